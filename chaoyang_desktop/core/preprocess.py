@@ -1,0 +1,61 @@
+"""Batch preprocessing in torch, on the inference device.
+
+The default reproduces what the model saw in training (``shared/MODEL.md``): BGR channel order,
+OpenCV-style bilinear resize without antialiasing to the input size, values rounded to 8 bits
+as ``cv2.resize`` returns them, then /255 and normalisation with mean 0.5, std 0.5.
+
+Tiles read from a pyramid level much finer than the training resolution are first reduced to the
+training patch size with an antialiased resize, so the final no-antialias step sees the same
+scale ratio as in training instead of skipping pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from chaoyang_desktop.core.profile import ModelProfile
+
+# Tiles up to this much larger than the training patch go straight to the final resize.
+_PREREDUCE_RATIO = 1.05
+
+
+def _resize(x: torch.Tensor, size: int, method: str) -> torch.Tensor:
+    if x.shape[-2:] == (size, size):
+        return x
+    antialias = method == "antialias" and (x.shape[-1] > size or x.shape[-2] > size)
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias)
+
+
+def preprocess_uint8(batch: torch.Tensor, profile: ModelProfile, tile_px: int | None = None) -> torch.Tensor:
+    """Turn an (N, H, W, 3) uint8 RGB tensor into the network's normalised (N, 3, S, S) float input.
+
+    Args:
+        batch: RGB pixels, already on the target device.
+        profile: Supplies input size, resize method, channel order, mean and std.
+        tile_px: Training patch size; tiles much larger are reduced to it first. ``None``: the
+            profile's.
+    """
+    tile_px = profile.tile_px if tile_px is None else tile_px
+    x = batch.permute(0, 3, 1, 2).float()
+    if max(x.shape[-2:]) > tile_px * _PREREDUCE_RATIO:
+        x = F.interpolate(x, size=(tile_px, tile_px), mode="bilinear", align_corners=False, antialias=True)
+    x = _resize(x, profile.input_size, profile.resize)
+    # cv2.resize on uint8 data returns uint8: keep that quantisation so we match training.
+    x = x.round_().clamp_(0.0, 255.0)
+    if profile.channel_order == "bgr":
+        x = x.flip(1)
+    mean = torch.tensor(profile.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
+    std = torch.tensor(profile.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
+    return (x - mean) / std
+
+
+def stack_images(images: Sequence[np.ndarray]) -> list[tuple[list[int], np.ndarray]]:
+    """Group images of equal shape into stacked arrays: ``[(indices, (n, H, W, 3) array), ...]``."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault(tuple(img.shape), []).append(i)
+    return [(idx, np.stack([images[i] for i in idx])) for idx in groups.values()]

@@ -1,0 +1,1 @@
+"""The PySide6 desktop viewer. This is the only package that imports Qt."""

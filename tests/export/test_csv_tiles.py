@@ -1,0 +1,71 @@
+"""tiles.csv: WSInfer layout, one row per done tile, level-0 geometry."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.export.csv_tiles import tiles_csv_header, write_tiles_csv
+from tests.export.helpers import FAILED, L0_H, L0_W, build_result, tile_index
+
+
+def _read(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_header_is_exact(result: AnalysisResult, tmp_path: Path) -> None:
+    write_tiles_csv(result, tmp_path / "tiles.csv")
+    first_line = (tmp_path / "tiles.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert first_line == (
+        "minx,miny,width,height,prob_Normal,prob_Serrated,prob_Adenocarcinoma,prob_Adenoma,label,confidence"
+    )
+
+
+def test_rows_match_done_tiles(result: AnalysisResult, tmp_path: Path) -> None:
+    path = tmp_path / "tiles.csv"
+    write_tiles_csv(result, path)
+    header, *rows = _read(path)
+    done = np.flatnonzero(result.status == TILE_DONE)
+    assert len(rows) == len(done) == result.n_tiles - 1
+    rects = result.rects()
+    for row, i in zip(rows, done):
+        rec = dict(zip(header, row))
+        assert [int(rec[k]) for k in ("minx", "miny", "width", "height")] == rects[i].tolist()
+        probs = [float(rec[f"prob_{n}"]) for n in result.class_names]
+        np.testing.assert_allclose(probs, result.probs[i], atol=5e-7)
+        assert rec["label"] == result.class_names[int(np.argmax(result.probs[i]))]
+        assert abs(float(rec["confidence"]) - float(np.max(result.probs[i]))) <= 5e-7
+        # Six decimals, as documented.
+        assert all(len(rec[f"prob_{n}"].split(".")[1]) == 6 for n in result.class_names)
+
+
+def test_failed_tile_is_not_a_row_and_edges_are_clipped(result: AnalysisResult, tmp_path: Path) -> None:
+    path = tmp_path / "tiles.csv"
+    write_tiles_csv(result, path)
+    _, *rows = _read(path)
+    origins = {(int(r[0]), int(r[1])) for r in rows}
+    failed_rect = result.rects()[tile_index(result, *FAILED)]
+    assert (int(failed_rect[0]), int(failed_rect[1])) not in origins
+    # The right-most column and bottom row are clipped to the slide, never beyond it.
+    assert max(int(r[0]) + int(r[2]) for r in rows) == L0_W
+    assert max(int(r[1]) + int(r[3]) for r in rows) == L0_H
+
+
+def test_pending_tiles_are_not_rows(tmp_path: Path) -> None:
+    result = build_result(pending=3)
+    write_tiles_csv(result, tmp_path / "tiles.csv")
+    assert len(_read(tmp_path / "tiles.csv")) - 1 == result.n_done
+
+
+def test_class_names_needing_quotes_survive(result: AnalysisResult, tmp_path: Path) -> None:
+    names = ("Normal", "Serrated", "Adenoma, low grade", 'Adeno "carcinoma"')
+    result.provenance = dataclasses.replace(result.provenance, class_names=names)
+    write_tiles_csv(result, tmp_path / "tiles.csv")
+    header, *rows = _read(tmp_path / "tiles.csv")
+    assert header == tiles_csv_header(names)
+    assert {r[-2] for r in rows} <= set(names)

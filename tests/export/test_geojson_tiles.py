@@ -1,0 +1,75 @@
+"""tiles.geojson: a FeatureCollection in QuPath's own layout."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.export.geojson_tiles import tiles_feature_collection, write_tiles_geojson
+from tests.export.helpers import CLASS_COLORS, CLASS_NAMES, build_result
+
+
+def _rgb(hex_color: str) -> list[int]:
+    return [int(hex_color[i : i + 2], 16) for i in (1, 3, 5)]
+
+
+def test_structure_and_geometry(result: AnalysisResult) -> None:
+    fc = tiles_feature_collection(result)
+    assert fc["type"] == "FeatureCollection"
+    done = np.flatnonzero(result.status == TILE_DONE)
+    assert len(fc["features"]) == len(done)
+    rects = result.rects()
+    for feature, i in zip(fc["features"], done):
+        assert feature["type"] == "Feature"
+        assert uuid.UUID(feature["id"]).version == 5
+        geom = feature["geometry"]
+        assert geom["type"] == "Polygon"
+        (ring,) = geom["coordinates"]
+        assert len(ring) == 5 and ring[0] == ring[-1]
+        x, y, w, h = rects[i].tolist()
+        assert ring == [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
+        assert all(type(v) is int for pt in ring for v in pt)
+
+
+def test_properties_follow_qupath(result: AnalysisResult) -> None:
+    fc = tiles_feature_collection(result)
+    done = np.flatnonzero(result.status == TILE_DONE)
+    for feature, i in zip(fc["features"], done):
+        props = feature["properties"]
+        assert props["objectType"] == "tile"
+        assert props["isLocked"] is False
+        k = int(np.argmax(result.probs[i]))
+        assert props["classification"] == {"name": CLASS_NAMES[k], "color": _rgb(CLASS_COLORS[k])}
+        m = props["measurements"]
+        assert list(m) == [f"prob_{n}" for n in CLASS_NAMES] + ["confidence"]
+        np.testing.assert_allclose([m[f"prob_{n}"] for n in CLASS_NAMES], result.probs[i], atol=5e-7)
+        assert abs(m["confidence"] - float(result.probs[i].max())) <= 5e-7
+        assert all(isinstance(v, float) for v in m.values())
+
+
+def test_ids_are_unique_and_reproducible(result: AnalysisResult) -> None:
+    ids = [f["id"] for f in tiles_feature_collection(result)["features"]]
+    assert len(set(ids)) == len(ids)
+    assert ids == [f["id"] for f in tiles_feature_collection(build_result(seed=5))["features"]]
+    other = build_result()
+    other.provenance = dataclasses.replace(other.provenance, slide_fingerprint="sha256:ffff")
+    assert set(ids).isdisjoint(f["id"] for f in tiles_feature_collection(other)["features"])
+
+
+def test_file_round_trips(result: AnalysisResult, tmp_path: Path) -> None:
+    path = tmp_path / "tiles.geojson"
+    write_tiles_geojson(result, path)
+    assert json.loads(path.read_text(encoding="utf-8")) == tiles_feature_collection(result)
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_no_done_tiles_gives_an_empty_collection(tmp_path: Path) -> None:
+    result = build_result(pending=100)
+    assert result.n_done == 0
+    write_tiles_geojson(result, tmp_path / "t.geojson")
+    assert json.loads((tmp_path / "t.geojson").read_text()) == {"type": "FeatureCollection", "features": []}
