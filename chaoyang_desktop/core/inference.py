@@ -166,3 +166,31 @@ class Classifier:
                 tensor = tensor.pin_memory()
             out[indices] = self.predict_tensor(tensor)
         return out
+
+
+class ClassifierCache:
+    """Keeps the last loaded classifier, so jobs that share a model and settings share one copy.
+
+    The GUI's slide worker and patch worker both ask it; a ViT-B holds ~350 MB and loading it
+    takes seconds, so it is loaded once per (model, settings) and reused.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, EngineSettings] | None = None
+        self._classifier: Classifier | None = None
+
+    def get(self, model: str | None, settings: EngineSettings, *, allow_download: bool = False,
+            progress: ProgressFn | None = None) -> Classifier:
+        key = (model or "", settings)
+        with self._lock:
+            if self._key != key or self._classifier is None:
+                self._classifier = None  # free the old model before loading the next
+                self._classifier = Classifier.load(model, settings, allow_download=allow_download, progress=progress)
+                self._key = key
+            return self._classifier
+
+    def clear(self) -> None:
+        with self._lock:
+            self._key = None
+            self._classifier = None

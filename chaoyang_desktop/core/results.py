@@ -47,6 +47,7 @@ class Provenance:
     roi_path: str | None
     software_version: str
     created: str
+    roi_digest: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -1,0 +1,715 @@
+"""One reader interface over whole-slide images and plain images.
+
+:func:`open_slide` returns a :class:`Slide`. Whole-slide formats go to OpenSlide (the only module
+that imports it); plain PNG/JPEG/TIFF/BMP/WEBP images are decoded once into memory and served
+as a one-level slide. Both backends return RGB ``uint8`` arrays with glass-white (255) wherever
+there is no opaque pixel, and both are safe to read from several threads at once.
+
+Pixel size (``mpp``, micrometres per level-0 pixel) comes from, in order: the caller's override,
+the file's metadata (OpenSlide's ``openslide.mpp-x/y``, else TIFF resolution tags in centimetres
+or inches), and for plain images only, the model's nominal resolution passed as ``assumed_mpp``.
+Screen DPI values of JPEG/PNG files (72, 96, 300...) are not pixel sizes and are ignored.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import hashlib
+import math
+import os
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import openslide
+import tifffile
+from PIL import Image
+
+from chaoyang_desktop.core.errors import (
+    ImageDecodeError,
+    ImageTooLargeError,
+    MissingPixelSizeError,
+    SettingsError,
+    SlideOpenError,
+)
+from chaoyang_desktop.core.tiling import choose_level
+
+log = logging.getLogger(__name__)
+
+SLIDE_SUFFIXES: tuple[str, ...] = (
+    ".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm",
+)
+IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+
+#: Largest plain image decoded into memory, in bytes of 8-bit RGB. Bigger images must be pyramids.
+#: Pillow's own decompression-bomb guard (2 x ``PIL.Image.MAX_IMAGE_PIXELS``, about 179 Mpx by
+#: default) is left in place and may refuse a Pillow-decoded image first; both become
+#: :class:`ImageTooLargeError`.
+MAX_IMAGE_BYTES = 1_500_000_000
+
+#: Pixel sizes outside this range (um/px) are metadata accidents, e.g. a 72 dpi default.
+MPP_PLAUSIBLE = (0.05, 50.0)
+
+#: Level pixels read at once when making a thumbnail, so a huge single-level slide is streamed.
+_THUMB_READ_PIXELS = 1 << 25
+
+_VENDOR_NAMES = {
+    "aperio": "Aperio",
+    "dicom": "DICOM",
+    "generic-tiff": "Generic TIFF",
+    "hamamatsu": "Hamamatsu",
+    "leica": "Leica",
+    "mirax": "3DHISTECH MIRAX",
+    "philips": "Philips",
+    "sakura": "Sakura",
+    "synthetic": "OpenSlide synthetic",
+    "trestle": "Trestle",
+    "ventana": "Ventana",
+    "zeiss": "Zeiss",
+}
+
+# Pillow formats served as plain images (its JPEG reader also returns multi-picture "MPO" JPEGs).
+_PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_SUPPORTED_HINT = (
+    "Supported are whole-slide formats that OpenSlide reads (Aperio .svs, Hamamatsu .ndpi/.vms, "
+    "Leica .scn, MIRAX .mrxs, Philips and generic tiled TIFF, Ventana .bif, DICOM .dcm, ...) "
+    "and plain PNG, JPEG, TIFF, BMP and WEBP images."
+)
+_FINGERPRINT_CHUNK = 1 << 20
+
+
+class Slide(abc.ABC):
+    """An open slide or image: pyramid geometry, pixel size and thread-safe region reads.
+
+    Attributes:
+        path: The file that was opened.
+        format: OpenSlide's vendor id (``"aperio"``, ``"hamamatsu"``, ``"generic-tiff"``...) or
+            ``"image"`` for a plain image.
+        vendor: Human-readable format, e.g. ``"Aperio"`` or ``"Image (JPEG)"``.
+        dimensions: Level-0 ``(width, height)``.
+        level_count: Number of pyramid levels.
+        level_dimensions: ``(width, height)`` of every level.
+        level_downsamples: Downsample of every level relative to level 0.
+        mpp: Micrometres per level-0 pixel, or None when unknown.
+        mpp_assumed: True when ``mpp`` is the model's nominal resolution, not a measurement.
+        mpp_source: ``"metadata"``, ``"override"``, ``"assumed"`` or ``"none"``.
+        objective_power: Scanner objective magnification, when the file says.
+        properties: OpenSlide properties, or a few facts about a plain image.
+    """
+
+    path: Path
+    format: str
+    vendor: str
+    dimensions: tuple[int, int]
+    level_count: int
+    level_dimensions: tuple[tuple[int, int], ...]
+    level_downsamples: tuple[float, ...]
+    mpp: float | None
+    mpp_assumed: bool
+    mpp_source: str
+    objective_power: float | None
+    properties: dict[str, str]
+
+    def __init__(
+        self,
+        path: Path,
+        format: str,
+        vendor: str,
+        level_dimensions: tuple[tuple[int, int], ...],
+        level_downsamples: tuple[float, ...],
+        properties: dict[str, str],
+        metadata_mpp: float | None,
+        mpp: float | None,
+        assumed_mpp: float | None,
+        objective_power: float | None,
+    ) -> None:
+        self.path = path
+        self.format = format
+        self.vendor = vendor
+        self.level_dimensions = level_dimensions
+        self.level_downsamples = level_downsamples
+        self.dimensions = level_dimensions[0]
+        self.level_count = len(level_dimensions)
+        self.properties = properties
+        self.objective_power = objective_power
+        self.mpp_assumed = False
+        if mpp is not None:
+            self.mpp, self.mpp_source = mpp, "override"
+        elif metadata_mpp is not None:
+            self.mpp, self.mpp_source = metadata_mpp, "metadata"
+        elif assumed_mpp is not None:
+            self.mpp, self.mpp_source, self.mpp_assumed = assumed_mpp, "assumed", True
+        else:
+            self.mpp, self.mpp_source = None, "none"
+        self._fingerprint: str | None = None
+
+    # -- pixels -------------------------------------------------------------------------------
+
+    def read_region(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+        """Read a rectangle of one pyramid level.
+
+        Args:
+            l0_x: Left edge in level-0 pixels (may be negative).
+            l0_y: Top edge in level-0 pixels (may be negative).
+            level: Pyramid level to read from.
+            lv_w: Width in pixels of that level.
+            lv_h: Height in pixels of that level.
+
+        Returns:
+            ``(lv_h, lv_w, 3)`` RGB ``uint8``; outside the slide and transparent pixels are white.
+
+        Raises:
+            ImageDecodeError: The file's data for this region cannot be decoded.
+            ValueError: Bad level or negative size.
+        """
+        if not 0 <= level < self.level_count:
+            raise ValueError(f"Level {level} does not exist; {self.path.name} has {self.level_count} level(s).")
+        if lv_w < 0 or lv_h < 0:
+            raise ValueError(f"Region size must not be negative (got {lv_w} x {lv_h}).")
+        if lv_w == 0 or lv_h == 0:
+            return np.full((lv_h, lv_w, 3), 255, dtype=np.uint8)
+        return self._read(int(l0_x), int(l0_y), level, int(lv_w), int(lv_h))
+
+    @abc.abstractmethod
+    def _read(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+        """Backend read; arguments already validated and non-empty."""
+
+    def thumbnail(self, max_side: int) -> np.ndarray:
+        """The whole slide as RGB ``uint8`` whose longer side is at most ``max_side``.
+
+        The pixels come from the coarsest level that is still at least as fine as the thumbnail,
+        read in bands, so full resolution of a pyramid is never decoded. A slide smaller than
+        ``max_side`` is returned at level 0 without upscaling. Level-0 pixels per thumbnail pixel
+        are given by :meth:`l0_per_px`.
+        """
+        if max_side < 1:
+            raise ValueError(f"max_side must be at least 1 (got {max_side}).")
+        l0_w, l0_h = self.dimensions
+        scale = min(1.0, max_side / max(l0_w, l0_h))
+        th_w = max(1, min(max_side, round(l0_w * scale)))
+        th_h = max(1, min(max_side, round(l0_h * scale)))
+        level = choose_level(self.level_downsamples, 1.0 / scale)
+        lv_w, lv_h = self.level_dimensions[level]
+        ds = self.level_downsamples[level]
+        if (lv_w, lv_h) == (th_w, th_h):
+            return self._read_damaged_as_glass(0, 0, level, lv_w, lv_h)
+        # Rows per band: enough that each band maps to at least one thumbnail row.
+        band = max(1, _THUMB_READ_PIXELS // lv_w, math.ceil(lv_h / th_h))
+        parts: list[np.ndarray] = []
+        for lv_y in range(0, lv_h, band):
+            lv_y1 = min(lv_h, lv_y + band)
+            th_y0 = round(lv_y * th_h / lv_h)
+            th_y1 = round(lv_y1 * th_h / lv_h)
+            if th_y1 <= th_y0:
+                continue
+            region = self._read_damaged_as_glass(0, round(lv_y * ds), level, lv_w, lv_y1 - lv_y)
+            small = Image.fromarray(region).resize((th_w, th_y1 - th_y0), Image.Resampling.BOX)
+            parts.append(np.asarray(small))
+        return np.ascontiguousarray(np.concatenate(parts, axis=0))
+
+    def _read_damaged_as_glass(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int,
+                               block: int = 512) -> np.ndarray:
+        """Like :meth:`read_region`, but damaged tiles come back white instead of failing.
+
+        An overview must show the rest of a slide with one corrupt tile; the analysis reads
+        those tiles itself and records them as failed.
+        """
+        try:
+            return self.read_region(l0_x, l0_y, level, lv_w, lv_h)
+        except ImageDecodeError:
+            pass
+        ds = self.level_downsamples[level]
+        out = np.full((lv_h, lv_w, 3), 255, dtype=np.uint8)
+        for by in range(0, lv_h, block):
+            for bx in range(0, lv_w, block):
+                bw, bh = min(block, lv_w - bx), min(block, lv_h - by)
+                try:
+                    out[by : by + bh, bx : bx + bw] = self.read_region(
+                        l0_x + round(bx * ds), l0_y + round(by * ds), level, bw, bh)
+                except ImageDecodeError as exc:
+                    log.warning("%s", exc)
+        return out
+
+    def l0_per_px(self, thumb: np.ndarray) -> tuple[float, float]:
+        """Level-0 pixels per pixel of ``thumb`` (an image of the whole slide), as ``(x, y)``."""
+        return self.dimensions[0] / thumb.shape[1], self.dimensions[1] / thumb.shape[0]
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def require_mpp(self) -> float:
+        """The pixel size, or a :class:`MissingPixelSizeError` that says how to give one."""
+        if self.mpp is None:
+            raise MissingPixelSizeError(
+                f"{self.path.name} has no pixel size in its metadata. Give it with --mpp 0.5 "
+                "(micrometres per pixel; use your scanner's value, e.g. about 0.25 at 40x and 0.5 at 20x), "
+                "or set it in the slide's properties in the viewer."
+            )
+        return self.mpp
+
+    def fingerprint(self) -> str:
+        """A stable identity of the file content; see :func:`file_fingerprint`."""
+        if self._fingerprint is None:
+            self._fingerprint = file_fingerprint(self.path)
+        return self._fingerprint
+
+    # -- lifetime -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the file; reads after this raise ``ValueError``."""
+
+    def __enter__(self) -> Slide:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.path.name!r} {self.vendor} {self.dimensions} mpp={self.mpp}>"
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenSlide backend
+
+
+class _Handle:
+    """One OpenSlide handle and how many reads are using it right now."""
+
+    __slots__ = ("osr", "users", "retired")
+
+    def __init__(self, osr: openslide.OpenSlide) -> None:
+        self.osr = osr
+        self.users = 0
+        self.retired = False
+
+
+class _OpenSlideSlide(Slide):
+    """A whole-slide image read through OpenSlide.
+
+    OpenSlide handles are thread-safe, but after any decode error a handle stays in an error
+    state and every later call on it fails, from every thread. So a failed read replaces the
+    shared handle (closing the old one once no thread still reads through it) and retries once
+    on a private handle; only if that fails too is the region reported as damaged.
+    """
+
+    def __init__(self, path: Path, vendor_id: str, mpp: float | None) -> None:
+        osr = _open_osr(path)
+        props = dict(osr.properties)
+        super().__init__(
+            path=path,
+            format=vendor_id,
+            vendor=_VENDOR_NAMES.get(vendor_id, vendor_id.title()),
+            level_dimensions=tuple((int(w), int(h)) for w, h in osr.level_dimensions),
+            level_downsamples=tuple(float(d) for d in osr.level_downsamples),
+            properties=props,
+            metadata_mpp=_mpp_from_properties(props),
+            mpp=mpp,
+            assumed_mpp=None,
+            objective_power=_positive_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
+        )
+        self._lock = threading.Lock()
+        self._current: _Handle | None = _Handle(osr)
+
+    def _acquire(self) -> _Handle:
+        with self._lock:
+            if self._current is None:
+                raise ValueError(f"{self.path.name} is closed.")
+            self._current.users += 1
+            return self._current
+
+    def _release(self, handle: _Handle) -> None:
+        with self._lock:
+            handle.users -= 1
+            if handle.retired and handle.users == 0:
+                handle.osr.close()
+
+    def _renew(self, bad: _Handle) -> None:
+        """Replace ``bad`` with a fresh handle unless another thread already did."""
+        with self._lock:
+            if self._current is not bad:
+                return
+            try:
+                self._current = _Handle(_open_osr(self.path))
+            except SlideOpenError:
+                return  # the file went away: keep the broken handle, so reads keep reporting errors
+            bad.retired = True
+            if bad.users == 0:
+                bad.osr.close()
+
+    def _read(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+        handle = self._acquire()
+        try:
+            return _composite_over_white(np.asarray(handle.osr.read_region((l0_x, l0_y), level, (lv_w, lv_h))))
+        except openslide.OpenSlideError:
+            pass  # this tile may be fine: another thread's bad tile also breaks the shared handle
+        finally:
+            self._release(handle)
+        self._renew(handle)
+        # Retry on a private handle, so the answer depends on this region alone.
+        try:
+            private = _open_osr(self.path)
+        except SlideOpenError as exc:
+            raise ImageDecodeError(f"Cannot read {self.path.name} again after a decoding error: {exc}") from exc
+        try:
+            return _composite_over_white(np.asarray(private.read_region((l0_x, l0_y), level, (lv_w, lv_h))))
+        except openslide.OpenSlideError as exc:
+            raise ImageDecodeError(
+                f"Cannot decode {self.path.name} at level {level}, level-0 x={l0_x} y={l0_y}, "
+                f"size {lv_w} x {lv_h} px: {exc}. This part of the file is damaged; "
+                "other regions can still be read."
+            ) from exc
+        finally:
+            private.close()
+
+    def close(self) -> None:
+        with self._lock:
+            handle, self._current = self._current, None
+            if handle is not None:
+                handle.retired = True
+                if handle.users == 0:
+                    handle.osr.close()
+
+
+def _open_osr(path: Path) -> openslide.OpenSlide:
+    try:
+        return openslide.OpenSlide(path)
+    except openslide.OpenSlideError as exc:
+        raise SlideOpenError(
+            f"Cannot open {path.name} as a whole-slide image: {exc}. The file may be damaged or incomplete."
+        ) from exc
+
+
+def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
+    """RGB over white from OpenSlide's RGBA (openslide-python has already un-premultiplied it)."""
+    alpha = rgba[..., 3]
+    if alpha.min() == 255:
+        return np.ascontiguousarray(rgba[..., :3])
+    a = alpha[..., None].astype(np.uint32)
+    out = (rgba[..., :3].astype(np.uint32) * a + 255 * (255 - a) + 127) // 255
+    return out.astype(np.uint8)
+
+
+def _mpp_from_properties(props: dict[str, str]) -> float | None:
+    values = [_positive_float(props.get(k)) for k in (openslide.PROPERTY_NAME_MPP_X, openslide.PROPERTY_NAME_MPP_Y)]
+    known = [v for v in values if v is not None]
+    if known:
+        return _plausible_mpp(sum(known) / len(known))
+    unit = props.get("tiff.ResolutionUnit", "").lower()
+    res = [_positive_float(props.get(k)) for k in ("tiff.XResolution", "tiff.YResolution")]
+    return _mpp_from_resolution(res[0], res[1], unit)
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain-image backend
+
+
+class _ImageSlide(Slide):
+    """A plain image decoded once into an RGB array; reads are slices of it (thread-safe)."""
+
+    def __init__(self, path: Path, mpp: float | None, assumed_mpp: float | None) -> None:
+        rgb, kind, props, metadata_mpp = _decode_image(path)
+        rgb.setflags(write=False)
+        self._rgb: np.ndarray | None = rgb
+        h, w = rgb.shape[:2]
+        super().__init__(
+            path=path,
+            format="image",
+            vendor=f"Image ({kind})",
+            level_dimensions=((w, h),),
+            level_downsamples=(1.0,),
+            properties=props,
+            metadata_mpp=metadata_mpp,
+            mpp=mpp,
+            assumed_mpp=assumed_mpp,
+            objective_power=None,
+        )
+
+    def _read(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+        rgb = self._rgb
+        if rgb is None:
+            raise ValueError(f"{self.path.name} is closed.")
+        out = np.full((lv_h, lv_w, 3), 255, dtype=np.uint8)
+        h, w = rgb.shape[:2]
+        x0, y0 = max(0, l0_x), max(0, l0_y)
+        x1, y1 = min(w, l0_x + lv_w), min(h, l0_y + lv_h)
+        if x1 > x0 and y1 > y0:
+            out[y0 - l0_y : y1 - l0_y, x0 - l0_x : x1 - l0_x] = rgb[y0:y1, x0:x1]
+        return out
+
+    def close(self) -> None:
+        self._rgb = None
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    if width * height * 3 > MAX_IMAGE_BYTES:
+        raise ImageTooLargeError(_too_large_message(path, f"{width} x {height} pixels"))
+
+
+def _too_large_message(path: Path, size: str) -> str:
+    return (
+        f"{path.name} ({size}) is too big to decode into memory as a plain image. Convert it to a "
+        f"tiled pyramidal TIFF and open that instead, e.g. "
+        f"`vips tiffsave \"{path.name}\" out.tif --tile --pyramid --compression jpeg --Q 90`."
+    )
+
+
+def _decode_image(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
+    """Decode a plain image to RGB ``uint8``: ``(rgb, kind, properties, mpp from TIFF tags)``."""
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic in _TIFF_MAGIC:
+        return _decode_tiff(path)
+    return _decode_pillow(path)
+
+
+def _decode_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
+    # tifffile, not Pillow: Pillow reduces 16-bit RGB by dropping the low byte and cannot read
+    # many sample formats; tifffile gives the raw samples and we scale them ourselves.
+    try:
+        tf = tifffile.TiffFile(path)
+    except Exception as exc:  # tifffile raises many types for files it cannot parse
+        raise SlideOpenError(
+            f"Cannot read {path.name} as a TIFF: {exc}. The file may be damaged or incomplete."
+        ) from exc
+    with tf:
+        if not tf.pages:
+            raise SlideOpenError(f"{path.name} is a TIFF without images; it may be damaged or incomplete.")
+        page = tf.pages.first
+        if page.imagewidth * page.imagelength * 3 > MAX_IMAGE_BYTES:
+            raise ImageTooLargeError(_too_large_message(path, f"{page.imagewidth} x {page.imagelength} pixels"))
+        try:
+            arr = page.asarray()
+        except Exception as exc:  # imagecodecs errors, truncated strips, unsupported compression
+            raise ImageDecodeError(f"Cannot decode the TIFF image {path.name}: {exc}.") from exc
+        if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
+            arr = np.moveaxis(arr, 0, -1)
+        photometric = page.photometric
+        if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
+            arr = _to_uint8(np.moveaxis(page.colormap, 0, -1))[arr]
+        elif photometric == tifffile.PHOTOMETRIC.MINISWHITE:
+            arr = np.iinfo(arr.dtype).max - arr if arr.dtype.kind == "u" else 1.0 - arr
+        tags = page.tags
+        unit = {2: "inch", 3: "centimeter"}.get(int(_tag(tags, "ResolutionUnit") or 1), "none")
+        mpp = _mpp_from_resolution(_rational(_tag(tags, "XResolution")), _rational(_tag(tags, "YResolution")), unit)
+        bits = str(page.bitspersample)
+    rgb = _to_rgb(arr, path)
+    props = {
+        "image.format": "TIFF",
+        "image.width": str(rgb.shape[1]),
+        "image.height": str(rgb.shape[0]),
+        "image.bits-per-sample": bits,
+        "image.photometric": str(getattr(photometric, "name", photometric)),
+        "tiff.ResolutionUnit": unit,
+    }
+    return rgb, "TIFF", props, mpp
+
+
+def _decode_pillow(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
+    try:
+        with Image.open(path, formats=_PILLOW_FORMATS) as im:
+            _check_size(path, im.width, im.height)
+            kind = "JPEG" if im.format == "MPO" else str(im.format)
+            mode = im.mode
+            im.load()
+            if mode.startswith("I;16") or mode == "I":
+                rgb = _to_rgb(np.asarray(im), path)
+            elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
+                rgb = _to_rgb(np.asarray(im.convert("RGBA")), path)
+            else:
+                rgb = np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(_too_large_message(path, "more pixels than is safe to decode")) from exc
+    except (ImageTooLargeError, ImageDecodeError):
+        raise
+    except (Image.UnidentifiedImageError, ValueError) as exc:
+        raise SlideOpenError(
+            f"{path.name} is neither a whole-slide image OpenSlide recognises nor a plain image. "
+            + _SUPPORTED_HINT
+        ) from exc
+    except (OSError, SyntaxError) as exc:  # Pillow's truncated/corrupt-data errors
+        raise ImageDecodeError(
+            f"Cannot decode the image {path.name}: {exc}. The file may be damaged or incomplete."
+        ) from exc
+    props = {
+        "image.format": kind,
+        "image.mode": mode,
+        "image.width": str(rgb.shape[1]),
+        "image.height": str(rgb.shape[0]),
+    }
+    return np.ascontiguousarray(rgb), kind, props, None
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale samples to 8 bits: 16-bit by 257 (65535 -> 255), floats from 0..1."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype.kind in "ui":
+        # 16-bit data stored in wider integers (Pillow's mode "I") is still 16-bit data.
+        wide = np.clip(arr, 0, 65535).astype(np.uint32)
+        return ((wide + 128) // 257).astype(np.uint8)
+    if arr.dtype.kind == "f":
+        return np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    raise ImageDecodeError(f"Unsupported sample type {arr.dtype}.")
+
+
+def _to_rgb(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Gray, gray+alpha, RGB or RGBA samples of any depth -> RGB ``uint8`` over white."""
+    arr = _to_uint8(arr)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise ImageDecodeError(f"{path.name} has an unsupported layout (array shape {arr.shape}).")
+    channels = arr.shape[2]
+    if channels in (1, 2):
+        color, alpha = np.repeat(arr[..., :1], 3, axis=2), (arr[..., 1] if channels == 2 else None)
+    else:
+        color, alpha = arr[..., :3], (arr[..., 3] if channels >= 4 else None)
+    if alpha is not None and alpha.min() < 255:
+        a = alpha[..., None].astype(np.uint32)
+        color = ((color.astype(np.uint32) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
+    return np.ascontiguousarray(color)
+
+
+def _tag(tags: Any, name: str) -> Any:
+    tag = tags.get(name)
+    return None if tag is None else tag.value
+
+
+def _rational(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        num, den = value[:2]
+        return num / den if den else None
+    return float(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _positive_float(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number > 0 else None
+
+
+def _plausible_mpp(mpp: float | None) -> float | None:
+    lo, hi = MPP_PLAUSIBLE
+    return mpp if mpp is not None and lo <= mpp <= hi else None
+
+
+def _mpp_from_resolution(x_res: float | None, y_res: float | None, unit: str) -> float | None:
+    """um/px from TIFF resolution (pixels per unit); None without a physical unit."""
+    um_per_unit = {"centimeter": 1e4, "inch": 25_400.0}.get(unit)
+    known = [r for r in (x_res, y_res) if r is not None and r > 0]
+    if um_per_unit is None or not known:
+        return None
+    return _plausible_mpp(sum(um_per_unit / r for r in known) / len(known))
+
+
+def file_fingerprint(path: str | os.PathLike[str]) -> str:
+    """A stable identity of a slide's content, cheap for huge files (32 hex characters).
+
+    Hashes the size and the first and last MiB of the file and of each companion file
+    (MIRAX data folder, sibling DICOM instances), with companion names relative to their
+    folder. It ignores the path and the modification time, so a copy keeps its identity.
+    """
+    p = Path(path)
+    digest = hashlib.sha256()
+    _hash_file(digest, p)
+    for companion in _companion_files(p):
+        digest.update(b"\0" + companion.name.encode("utf-8", "surrogateescape") + b"\0")
+        _hash_file(digest, companion)
+    return digest.hexdigest()[:32]
+
+
+def _hash_file(digest: Any, path: Path) -> None:
+    size = path.stat().st_size
+    digest.update(size.to_bytes(8, "little"))
+    with open(path, "rb") as fh:
+        digest.update(fh.read(_FINGERPRINT_CHUNK))
+        if size > _FINGERPRINT_CHUNK:
+            fh.seek(max(_FINGERPRINT_CHUNK, size - _FINGERPRINT_CHUNK))
+            digest.update(fh.read(_FINGERPRINT_CHUNK))
+
+
+def _companion_files(path: Path) -> list[Path]:
+    """Files that hold the rest of a multi-file slide, in a stable order."""
+    suffix = path.suffix.lower()
+    if suffix == ".mrxs":
+        folder = path.with_suffix("")
+        return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    if suffix == ".dcm":
+        return sorted(p for p in path.parent.glob("*") if p.suffix.lower() == ".dcm" and p != path and p.is_file())
+    return []
+
+
+def is_probably_slide(path: str | os.PathLike[str]) -> bool:
+    """Whether a folder listing should offer ``path`` as something :func:`open_slide` can open.
+
+    Judged by name only (no file is read): a visible file with a slide or image suffix.
+    """
+    p = Path(path)
+    return not p.name.startswith(".") and p.suffix.lower() in SLIDE_SUFFIXES + IMAGE_SUFFIXES
+
+
+def open_slide(
+    path: str | os.PathLike[str],
+    mpp: float | None = None,
+    assumed_mpp: float | None = None,
+) -> Slide:
+    """Open a whole-slide image or a plain image.
+
+    Args:
+        path: The file (for DICOM, a ``.dcm`` file of the slide or the folder holding it).
+        mpp: The user's pixel size in um/px; overrides the metadata.
+        assumed_mpp: Used for plain images without a pixel size (the model's nominal
+            resolution); the slide then reports ``mpp_assumed=True``.
+
+    Raises:
+        SlideOpenError: Missing, unreadable or unsupported file.
+        ImageTooLargeError: A plain image too big to decode into memory.
+        ImageDecodeError: A plain image whose data is damaged.
+        SettingsError: ``mpp`` or ``assumed_mpp`` is not a positive number.
+    """
+    for name, value in (("mpp", mpp), ("assumed_mpp", assumed_mpp)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise SettingsError(
+                f"The pixel size ({name}) must be a positive number of micrometres per pixel (got {value})."
+            )
+    p = Path(path)
+    if p.is_dir():
+        dicoms = sorted(q for q in p.iterdir() if q.suffix.lower() == ".dcm")
+        if not dicoms:
+            raise SlideOpenError(
+                f"{p} is a folder without DICOM (.dcm) files. Open a slide file instead. " + _SUPPORTED_HINT
+            )
+        p = dicoms[0]
+    if not p.is_file():
+        raise SlideOpenError(f"{p} does not exist. Check the path.")
+    try:
+        if p.stat().st_size == 0:
+            raise SlideOpenError(f"{p.name} is empty (0 bytes); it may not have finished copying.")
+        vendor_id = openslide.OpenSlide.detect_format(p)
+        if vendor_id is not None:
+            return _OpenSlideSlide(p, vendor_id, mpp)
+        return _ImageSlide(p, mpp, assumed_mpp)
+    except PermissionError as exc:
+        raise SlideOpenError(f"Cannot read {p}: permission denied.") from exc
+    except (SlideOpenError, ImageTooLargeError, ImageDecodeError):
+        raise
+    except OSError as exc:
+        raise SlideOpenError(f"Cannot read {p}: {exc.strerror or exc}.") from exc
