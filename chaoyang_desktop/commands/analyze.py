@@ -1,0 +1,158 @@
+"""``chaoyang-desktop analyze``: whole-slide images (files or folders) to tiles, heatmaps and summaries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from chaoyang_desktop.commands.common import Progress, add_engine_options, load_classifier
+from chaoyang_desktop.core.errors import ChaoyangError
+
+
+def _slide_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Slides and images named directly or found in folders (recursively), and inputs that are not."""
+    from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
+    from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
+
+    suffixes = set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES)
+    found: list[Path] = []
+    problems: list[tuple[str, str]] = []
+    for raw in inputs:
+        p = Path(raw)
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            hits = []
+            dicom_dirs: set[Path] = set()
+            for q in sorted(p.rglob("*"), key=lambda q: str(q).lower()):
+                if not q.is_file() or q.name.startswith(".") or q.suffix.lower() not in suffixes:
+                    continue
+                if q.suffix.lower() == ".dcm":  # one DICOM series per folder: open it once
+                    if q.parent in dicom_dirs:
+                        continue
+                    dicom_dirs.add(q.parent)
+                hits.append(q)
+            if not hits:
+                problems.append((str(p), "no slides or images found in this folder"))
+            found.extend(hits)
+        else:
+            problems.append((str(p), "no such file or folder"))
+    return found, problems
+
+
+def _output_names(slides: list[Path]) -> list[str]:
+    """``<stem>`` per slide; stems shared by several slides get their folder name appended."""
+    stems = [s.stem for s in slides]
+    counts = {st: stems.count(st) for st in stems}
+    names = [st if counts[st] == 1 else f"{st}_{s.parent.name}" for st, s in zip(stems, slides)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
+    return out
+
+
+def _is_finished(folder: Path) -> bool:
+    try:
+        doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return bool(doc.get("analysis", {}).get("complete")) and (folder / "tiles.csv").is_file()
+
+
+def run(args: argparse.Namespace) -> int:
+    from chaoyang_desktop.core.analysis import analyze_slide
+    from chaoyang_desktop.core.cache import ResultCache
+    from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.roi import load_roi
+    from chaoyang_desktop.export.bundle import write_all
+
+    if args.mpp is not None and not args.mpp > 0:
+        raise ChaoyangError("--mpp must be a positive number of micrometres per pixel.")
+    slides, problems = _slide_inputs(args.paths)
+    for path, msg in problems:
+        print(f"error: {path}: {msg}", file=sys.stderr)
+    roi = load_roi(args.roi) if args.roi else None
+    settings = AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=args.tissue_threshold,
+                                roi=roi, roi_path=str(Path(args.roi).resolve()) if args.roi else None,
+                                workers=args.workers).validated()
+    out_root = Path(args.out)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ChaoyangError(f"Cannot create the output folder {out_root}: {exc.strerror}.") from exc
+    failures: list[tuple[str, str]] = list(problems)
+    names = _output_names(slides)
+    todo = [(s, n) for s, n in zip(slides, names) if args.force or not _is_finished(out_root / n)]
+    for s, n in zip(slides, names):
+        if (s, n) not in todo and not args.quiet:
+            print(f"skip: {s} (finished in {out_root / n}; --force to redo)", file=sys.stderr)
+    clf = load_classifier(args) if todo else None
+    cache = None if args.no_cache else ResultCache()
+    for k, (slide_path, name) in enumerate(todo, 1):
+        prefix = f"[{k}/{len(todo)}] {slide_path.name}"
+        bar: Progress | None = None
+        t0 = time.perf_counter()
+
+        def on_plan(plan: Any, result: Any, prefix: str = prefix) -> None:
+            nonlocal bar
+            if not args.quiet:
+                assumed = " (pixel size assumed)" if plan.provenance.mpp_assumed else ""
+                print(f"{prefix}: {plan.n_tiles} tissue tiles of {plan.grid.t_cols * plan.grid.t_rows}, "
+                      f"{plan.provenance.tile_um:.0f} um at level {plan.grid.level}{assumed}", file=sys.stderr)
+            bar = Progress(plan.n_tiles, slide_path.name[:20], args.quiet, unit="tile")
+            bar.update_to(result.n_done + result.n_failed)
+
+        try:
+            outcome = analyze_slide(slide_path, clf, settings, mpp=args.mpp, cache=cache, on_plan=on_plan,
+                                    on_batch=lambda u: bar.update_to(u.done) if bar else None, fresh=args.force)
+            if bar is not None:
+                bar.close()
+            result = outcome.result
+            facts = {"properties_vendor": result.provenance.vendor}
+            write_all(result, out_root / name, outcome.plan.thumbnail, slide_facts=facts)
+            for i, msg in sorted(result.errors.items()):
+                print(f"warning: {slide_path.name}: tile {i} failed: {msg}", file=sys.stderr)
+            if not args.quiet:
+                src = "from cache" if outcome.from_cache else f"{time.perf_counter() - t0:.1f} s"
+                top = max(result.summary()["classes"], key=lambda c: c["area_mm2"])
+                print(f"{prefix}: done ({src}), {result.n_done} tiles, {result.n_failed} failed; "
+                      f"largest class {top['name']} {top['percent']:.1f}% -> {out_root / name}", file=sys.stderr)
+        except ChaoyangError as exc:
+            if bar is not None:
+                bar.close()
+            failures.append((str(slide_path), str(exc)))
+            print(f"error: {slide_path}: {exc}", file=sys.stderr)
+    if failures:
+        print(f"\n{len(failures)} input(s) failed:", file=sys.stderr)
+        for path, msg in failures:
+            print(f"  {path}: {msg}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register this subcommand on the top-level parser's subparsers."""
+    p = sub.add_parser("analyze", help="analyse whole-slide images (files or folders) and write results")
+    p.add_argument("paths", nargs="+", metavar="SLIDE_OR_FOLDER")
+    p.add_argument("--out", "-o", required=True, metavar="DIR", help="results go into DIR/<slide name>/")
+    g = p.add_argument_group("tiling")
+    g.add_argument("--mpp", type=float, default=None, help="pixel size in um/px, overriding the file's metadata")
+    g.add_argument("--tile-um", type=float, default=None, help="tile field of view in um (default: the model's, 256)")
+    g.add_argument("--stride-um", type=float, default=None,
+                   help="distance between tiles in um (default: the tile size; smaller overlaps, and must divide it)")
+    g.add_argument("--tissue-threshold", type=float, default=0.25, metavar="F",
+                   help="minimum tissue fraction for a tile to be classified (default 0.25; 0 keeps every tile)")
+    g.add_argument("--roi", default=None, metavar="FILE", help="GeoJSON polygon(s) in level-0 pixels (QuPath export)")
+    p.add_argument("--workers", type=int, default=4, metavar="N", help="tile reader threads (default: 4)")
+    p.add_argument("--force", action="store_true", help="analyse again slides already finished in --out (ignores the cache)")
+    p.add_argument("--no-cache", action="store_true", help="neither reuse nor store results in the user cache")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    add_engine_options(p)
+    p.set_defaults(func=run)
