@@ -48,5 +48,9 @@ class OutputError(ChaoyangError, OSError):
     """An output cannot be written (read-only or missing folder, full disk)."""
 
 
+class SavedResultError(ChaoyangError, ValueError):
+    """A results folder lacks ``predictions.npz``/``summary.json``, or they are unreadable or disagree."""
+
+
 class CancelledError(ChaoyangError):
     """A long job was cancelled by the user; partial work is kept where it can be resumed."""

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from chaoyang_desktop.core.atomic import atomic_path, write_text
-from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.core.errors import SavedResultError
 from chaoyang_desktop.core.results import TILE_FAILED, TILE_PENDING, AnalysisResult, Provenance
 from chaoyang_desktop.core.tiling import GridSpec
 
@@ -35,10 +35,6 @@ SUMMARY_JSON = "summary.json"
 FORMAT_VERSION = 1
 
 _GRID_FIELDS = tuple(f.name for f in dataclasses.fields(GridSpec))
-
-
-class SavedResultError(ChaoyangError, ValueError):
-    """A results folder lacks ``predictions.npz``/``summary.json``, or they are unreadable or disagree."""
 
 
 # ----- predictions.npz --------------------------------------------------------------------------
