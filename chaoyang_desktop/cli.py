@@ -18,7 +18,7 @@ from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import CancelledError, ChaoyangError
 
 # Module per subcommand group, in help order; each has add_parser(subparsers).
-COMMAND_MODULES = ("gui", "classify", "analyze", "models")
+COMMAND_MODULES = ("gui", "classify", "analyze", "report", "evaluate", "train", "models")
 SUBCOMMANDS = ("gui", "view", "classify", "analyze", "models", "report", "evaluate", "train")
 
 

@@ -1,4 +1,10 @@
-"""``chaoyang-desktop analyze``: whole-slide images (files or folders) to tiles, heatmaps and summaries."""
+"""``chaoyang-desktop analyze``: whole-slide images (files or folders) to tiles, heatmaps and summaries.
+
+Every run also writes ``cohort.csv`` at the ``--out`` root, one row per input of the run (also for a
+single slide, so scripts find it in one place): analysed, skipped because finished earlier (its
+numbers read back from its ``summary.json``), or failed with the reason. ``--report`` adds
+``report.pdf`` to each slide's folder, also for finished slides that lack one.
+"""
 
 from __future__ import annotations
 
@@ -66,12 +72,36 @@ def _is_finished(folder: Path) -> bool:
     return bool(doc.get("analysis", {}).get("complete")) and (folder / "tiles.csv").is_file()
 
 
+def _saved_entry(slide_path: Path, folder: Path) -> Any:
+    """The cohort row of a slide finished in an earlier run, from its ``summary.json``."""
+    from chaoyang_desktop.export.cohort_csv import CohortEntry, summary_from_document
+
+    try:
+        doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        summary = summary_from_document(doc)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return CohortEntry(str(slide_path), str(folder), "failed", f"cannot read its summary.json ({exc})")
+    return CohortEntry(str(slide_path), str(folder), "skipped", summary=summary)
+
+
+def _write_report(result: Any, thumbnail: Any, slide_path: Path, folder: Path) -> None:
+    """``report.pdf`` beside the other outputs; gallery pictures read from the slide again."""
+    from chaoyang_desktop.core.slide import open_slide
+    from chaoyang_desktop.export.bundle import REPORT_PDF
+    from chaoyang_desktop.export.pdf_report import write_report
+
+    with open_slide(slide_path) as slide:
+        write_report(result, thumbnail, slide, folder / REPORT_PDF)
+
+
 def run(args: argparse.Namespace) -> int:
+    from chaoyang_desktop.commands.report import report_from_result_dir
     from chaoyang_desktop.core.analysis import analyze_slide
     from chaoyang_desktop.core.cache import ResultCache
     from chaoyang_desktop.core.pipeline import AnalysisSettings
     from chaoyang_desktop.core.roi import load_roi
-    from chaoyang_desktop.export.bundle import write_all
+    from chaoyang_desktop.export.bundle import REPORT_PDF, write_all
+    from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
 
     if args.mpp is not None and not args.mpp > 0:
         raise ChaoyangError("--mpp must be a positive number of micrometres per pixel.")
@@ -90,12 +120,26 @@ def run(args: argparse.Namespace) -> int:
     failures: list[tuple[str, str]] = list(problems)
     names = _output_names(slides)
     todo = [(s, n) for s, n in zip(slides, names) if args.force or not _is_finished(out_root / n)]
-    for s, n in zip(slides, names):
-        if (s, n) not in todo and not args.quiet:
+    # Cohort rows keyed by input order, so cohort.csv lists the slides as they were given.
+    entries: dict[int, CohortEntry] = {}
+    for j, (s, n) in enumerate(zip(slides, names)):
+        if (s, n) in todo:
+            continue
+        if not args.quiet:
             print(f"skip: {s} (finished in {out_root / n}; --force to redo)", file=sys.stderr)
+        entries[j] = _saved_entry(s, out_root / n)
+        if args.report and not (out_root / n / REPORT_PDF).is_file():
+            try:
+                report_from_result_dir(out_root / n)
+            except ChaoyangError as exc:
+                failures.append((str(s), f"report: {exc}"))
+                entries[j] = CohortEntry(str(s), str(out_root / n), "failed", f"report: {exc}")
+                print(f"error: {s}: report: {exc}", file=sys.stderr)
     clf = load_classifier(args) if todo else None
     cache = None if args.no_cache else ResultCache()
+    index_of = {(s, n): j for j, (s, n) in enumerate(zip(slides, names))}
     for k, (slide_path, name) in enumerate(todo, 1):
+        j = index_of[(slide_path, name)]
         prefix = f"[{k}/{len(todo)}] {slide_path.name}"
         bar: Progress | None = None
         t0 = time.perf_counter()
@@ -117,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
             result = outcome.result
             facts = {"properties_vendor": result.provenance.vendor}
             write_all(result, out_root / name, outcome.plan.thumbnail, slide_facts=facts)
+            if args.report:
+                _write_report(result, outcome.plan.thumbnail, slide_path, out_root / name)
+            entries[j] = CohortEntry(str(slide_path), str(out_root / name), "ok", summary=result.summary())
             for i, msg in sorted(result.errors.items()):
                 print(f"warning: {slide_path.name}: tile {i} failed: {msg}", file=sys.stderr)
             if not args.quiet:
@@ -128,7 +175,11 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
             failures.append((str(slide_path), str(exc)))
+            entries[j] = CohortEntry(str(slide_path), str(out_root / name) if (out_root / name).is_dir() else "",
+                                     "failed", str(exc))
             print(f"error: {slide_path}: {exc}", file=sys.stderr)
+    cohort = [entries[j] for j in sorted(entries)] + [CohortEntry(path, "", "failed", msg) for path, msg in problems]
+    write_cohort_csv(cohort, out_root / COHORT_CSV)
     if failures:
         print(f"\n{len(failures)} input(s) failed:", file=sys.stderr)
         for path, msg in failures:
@@ -153,6 +204,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=4, metavar="N", help="tile reader threads (default: 4)")
     p.add_argument("--force", action="store_true", help="analyse again slides already finished in --out (ignores the cache)")
     p.add_argument("--no-cache", action="store_true", help="neither reuse nor store results in the user cache")
+    p.add_argument("--report", action="store_true",
+                   help="also write report.pdf (the per-slide PDF report) into each slide's folder")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_engine_options(p)
     p.set_defaults(func=run)

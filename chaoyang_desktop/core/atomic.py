@@ -46,6 +46,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         raise _explain(target, exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
+    # mkstemp makes 0600 files; outputs should get the usual permissions (0666 less the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

@@ -8,6 +8,7 @@ with a note.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -156,6 +157,13 @@ class Roi:
             for p in self.polygons
         ]
         return {"type": "FeatureCollection", "features": features}
+
+    def digest(self) -> str:
+        """A short hash of the polygons (16 hex characters), stored in the provenance.
+
+        Lets a later reader tell whether a ROI file still holds the region an analysis used.
+        """
+        return hashlib.sha256(json.dumps(self.to_geojson(), sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _scanline_fill(rings: list[np.ndarray], width: int, height: int) -> np.ndarray:

@@ -18,6 +18,8 @@ from chaoyang_desktop.export.npz_summary import PREDICTIONS_NPZ, SUMMARY_JSON, w
 TILES_CSV = "tiles.csv"
 TILES_GEOJSON = "tiles.geojson"
 HEATMAP_PNG = "heatmap.png"
+#: Written by :mod:`chaoyang_desktop.export.pdf_report` when a report is asked for.
+REPORT_PDF = "report.pdf"
 
 
 def write_all(

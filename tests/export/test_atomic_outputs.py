@@ -120,3 +120,17 @@ def test_write_all_failure_leaves_no_partial_file(result: AnalysisResult, tmp_pa
         write_all(result, tmp_path, np.zeros((10, 10, 3), dtype=np.float32))
     assert {p.name for p in tmp_path.iterdir()} == {PREDICTIONS_NPZ, SUMMARY_JSON, TILES_CSV, TILES_GEOJSON}
     assert load_result_dir(tmp_path).summary() == result.summary()
+
+
+def test_outputs_get_normal_permissions(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+
+    from chaoyang_desktop.core.atomic import write_text
+
+    old = os.umask(0o022)
+    try:
+        write_text(tmp_path / "a.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.txt").stat().st_mode) == 0o644

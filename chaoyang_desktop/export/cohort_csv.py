@@ -1,0 +1,113 @@
+"""``cohort.csv``: one row per slide of a batch, with its status and class composition.
+
+Columns::
+
+    slide,output,status,error,tiles_total,tiles_done,tiles_failed,analysed_area_mm2,
+    <class>_percent,<class>_area_mm2,...
+
+``status`` is ``ok`` (analysed in this run), ``skipped`` (finished in an earlier run; its numbers
+are read back from its ``summary.json``) or ``failed`` (``error`` says why; no numbers). The
+numbers are those of :meth:`AnalysisResult.summary`, the ones ``summary.json`` holds, with the
+same rounding (areas 6 decimals, percentages 4), so a spreadsheet of the cohort and the per-slide
+files agree.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from chaoyang_desktop.core.atomic import write_with
+
+COHORT_CSV = "cohort.csv"
+STATUSES = ("ok", "skipped", "failed")
+BASE_COLUMNS = ("slide", "output", "status", "error", "tiles_total", "tiles_done", "tiles_failed",
+                "analysed_area_mm2")
+
+
+@dataclass(frozen=True)
+class CohortEntry:
+    """One slide of a batch.
+
+    Attributes:
+        slide: The input path as given.
+        output: The slide's results folder (empty when nothing was written).
+        status: One of :data:`STATUSES`.
+        error: Why it failed; empty otherwise.
+        summary: :meth:`AnalysisResult.summary` (or :func:`summary_from_document` of a saved
+            ``summary.json``); None for a failed slide.
+    """
+
+    slide: str
+    output: str
+    status: str
+    error: str = ""
+    summary: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES} (got {self.status!r}).")
+
+
+def summary_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The :meth:`AnalysisResult.summary` dict held in a ``summary.json`` document."""
+    tiles = doc["analysis"]["tiles"]
+    return {
+        "tiles_total": int(tiles["total"]),
+        "tiles_done": int(tiles["done"]),
+        "tiles_failed": int(tiles["failed"]),
+        "tiles_pending": int(tiles.get("pending", 0)),
+        "analysed_area_mm2": float(doc["analysed_area_mm2"]),
+        "classes": list(doc["classes"]),
+    }
+
+
+def cohort_class_names(entries: Sequence[CohortEntry]) -> list[str]:
+    """Class names over all entries, in the order they first appear (one model gives one order)."""
+    names: list[str] = []
+    for e in entries:
+        for c in (e.summary or {}).get("classes", []):
+            if c["name"] not in names:
+                names.append(c["name"])
+    return names
+
+
+def cohort_header(class_names: Sequence[str]) -> list[str]:
+    cols = list(BASE_COLUMNS)
+    for n in class_names:
+        cols += [f"{n}_percent", f"{n}_area_mm2"]
+    return cols
+
+
+def cohort_row(entry: CohortEntry, class_names: Sequence[str]) -> list[str]:
+    """One CSV row; numbers empty for a failed slide, and for classes its model lacks."""
+    s = entry.summary
+    row = [entry.slide, entry.output, entry.status, entry.error]
+    if s is None:
+        return row + [""] * (len(BASE_COLUMNS) - 4 + 2 * len(class_names))
+    row += [str(s["tiles_total"]), str(s["tiles_done"]), str(s["tiles_failed"]), f"{s['analysed_area_mm2']:.6f}"]
+    by_name = {c["name"]: c for c in s["classes"]}
+    for n in class_names:
+        c = by_name.get(n)
+        row += ["", ""] if c is None else [f"{c['percent']:.4f}", f"{c['area_mm2']:.6f}"]
+    return row
+
+
+def write_cohort_csv(entries: Sequence[CohortEntry], path: str | os.PathLike[str]) -> None:
+    """Write one row per entry to ``path`` atomically.
+
+    Raises:
+        OutputError: The file cannot be written; an existing file is left as it was.
+    """
+    names = cohort_class_names(entries)
+
+    def fill(fh: IO[str]) -> None:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(cohort_header(names))
+        for e in entries:
+            writer.writerow(cohort_row(e, names))
+
+    write_with(path, fill)

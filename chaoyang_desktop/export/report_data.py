@@ -1,0 +1,556 @@
+"""Everything a per-slide report shows, gathered into plain frozen data, without drawing anything.
+
+:func:`build_report_data` turns an :class:`AnalysisResult` (plus, when at hand, the slide's
+thumbnail and a way to read tile pixels) into a :class:`ReportData`. The PDF renderer
+(:mod:`chaoyang_desktop.export.pdf_report`) only lays that data out, so a future renderer (an
+HTML page, a Qt preview) shows the same content, and tests can check the numbers without parsing
+a PDF.
+
+The composition numbers come from :meth:`AnalysisResult.summary`, the call ``summary.json`` is
+written from, and are formatted by the ``format_*`` functions here, so a number in the report
+can be traced to ``summary.json`` by formatting it the same way.
+
+Reading tile pixels and the ROI file is the only I/O here; both are optional, and a missing
+source becomes a note in the report instead of an error. Building runs in a worker thread in the
+GUI: it touches no Qt object and returns only numpy arrays inside frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PureWindowsPath
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from chaoyang_desktop import __version__
+from chaoyang_desktop.core.errors import ChaoyangError, RoiError
+from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.roi import Roi, load_roi
+from chaoyang_desktop.core.tiling import choose_level
+from chaoyang_desktop.export.heatmap_image import render_heatmap
+
+#: Reads one level-0 rectangle ``(l0_x, l0_y, l0_w, l0_h)`` of the slide as RGB uint8 (H, W, 3).
+#: The picture may be downsampled; the report scales it to its cell anyway.
+TileReader = Callable[[int, int, int, int], np.ndarray]
+
+RESEARCH_USE_STATEMENT = "For research use only; not for diagnosis."
+
+
+@runtime_checkable
+class RegionSource(Protocol):
+    """What :func:`slide_tile_reader` needs of a slide: :class:`chaoyang_desktop.core.slide.Slide` has it."""
+
+    level_downsamples: tuple[float, ...]
+
+    def read_region(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray: ...
+
+
+TileSource = TileReader | RegionSource
+
+
+# ----- number formats shared by every renderer and by the tests ------------------------------------
+def format_area_mm2(area_mm2: float) -> str:
+    """An area as the report prints it (mm², 3 decimals: 1000 µm², a sixtieth of a 256 µm tile)."""
+    return f"{area_mm2:.3f}"
+
+
+def format_percent(percent: float) -> str:
+    """A share of the analysed area as the report prints it (1 decimal, no sign)."""
+    return f"{percent:.1f}"
+
+
+def format_probability(p: float | None) -> str:
+    """A probability or mean confidence as the report prints it; an en dash when there is none."""
+    return "\u2013" if p is None or not math.isfinite(p) else f"{p:.3f}"
+
+
+# ----- options and data ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReportOptions:
+    """What goes into a report and how big.
+
+    Attributes:
+        top_per_class: Most confident tiles shown per class.
+        least_confident: Least confident tiles shown for review (over all classes).
+        gallery_px: Longest side, in pixels, at which gallery tiles are read and embedded.
+        overview_max_side: Longest side of the slide overview picture, in pixels.
+        overlay_alpha: Opacity of the class colours over the overview.
+        histogram_bins: Bins of each per-class confidence histogram.
+        title: The report's title.
+        report_date: When the report is made; None means now (tests pass a fixed one).
+    """
+
+    top_per_class: int = 4
+    least_confident: int = 8
+    gallery_px: int = 256
+    overview_max_side: int = 1600
+    overlay_alpha: float = 0.5
+    histogram_bins: int = 8
+    title: str = "Colon tissue classification report"
+    report_date: datetime | None = None
+
+    def validated(self) -> ReportOptions:
+        """Return self, or raise :class:`ValueError` naming the bad option."""
+        for name in ("top_per_class", "least_confident"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ReportOptions.{name} must not be negative.")
+        for name in ("gallery_px", "overview_max_side", "histogram_bins"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"ReportOptions.{name} must be at least 1.")
+        if not 0.0 <= self.overlay_alpha <= 1.0:
+            raise ValueError("ReportOptions.overlay_alpha must be between 0 and 1.")
+        return self
+
+
+@dataclass(frozen=True)
+class HeaderFacts:
+    """The slide, as the header names it."""
+
+    file_name: str
+    path: str
+    fingerprint: str
+    vendor: str
+    l0_width: int
+    l0_height: int
+    mpp: float
+    mpp_assumed: bool
+    objective_power: float | None
+    analysis_date: str
+    report_date: str
+
+
+@dataclass(frozen=True)
+class MethodFacts:
+    """How the result was made: model, preprocessing, tiling, filtering, software."""
+
+    model_id: str
+    weights_sha256: str
+    class_names: tuple[str, ...]
+    channel_order: str
+    resize: str
+    tile_px: int
+    input_size: int
+    tile_um: float
+    stride_um: float
+    level: int
+    lv_downsample: float
+    tissue_threshold: float
+    roi_path: str | None
+    analysis_software_version: str
+    report_software_version: str
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    """One class of :meth:`AnalysisResult.summary`'s ``classes``, typed."""
+
+    name: str
+    color: str
+    tiles: int
+    area_mm2: float
+    percent: float
+    mean_confidence: float | None
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The composition of the analysed tissue, exactly as ``summary.json`` states it."""
+
+    classes: tuple[ClassRow, ...]
+    analysed_area_mm2: float
+    tiles_total: int
+    tiles_done: int
+    tiles_failed: int
+    tiles_pending: int
+
+    @property
+    def complete(self) -> bool:
+        return self.tiles_pending == 0
+
+
+@dataclass(frozen=True)
+class ClassHistogram:
+    """Top-class confidences of the tiles predicted as one class.
+
+    ``counts[j]`` tiles have a confidence in ``[edges[j], edges[j + 1])`` (the last bin is closed).
+    """
+
+    name: str
+    color: str
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class GalleryTile:
+    """One tile shown in a gallery: where it is, what the model said, and its pixels if read."""
+
+    index: int
+    l0_rect: tuple[int, int, int, int]
+    label: str
+    confidence: float
+    probabilities: tuple[tuple[str, float], ...]
+    image: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """A titled group of tiles (most confident of one class, or least confident overall)."""
+
+    title: str
+    tiles: tuple[GalleryTile, ...]
+    color: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Overview:
+    """The overview picture.
+
+    Attributes:
+        image: RGB uint8 (H, W, 3): the thumbnail with the class map (and ROI outline) blended in.
+        has_legend: True when ``image`` already holds a legend (a saved ``heatmap.png``), so a
+            renderer must not add a second one.
+        roi_drawn: True when the region of interest is outlined on it.
+    """
+
+    image: np.ndarray
+    has_legend: bool
+    roi_drawn: bool
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The full content of one slide's report; see :func:`build_report_data`."""
+
+    title: str
+    header: HeaderFacts
+    method: MethodFacts
+    composition: Composition
+    histograms: tuple[ClassHistogram, ...]
+    most_confident: tuple[Gallery, ...]
+    least_confident: Gallery
+    overview: Overview | None
+    tile_images: bool
+    notes: tuple[str, ...] = field(default=())
+    statement: str = RESEARCH_USE_STATEMENT
+
+
+# ----- tile pixels -----------------------------------------------------------------------------------
+def slide_tile_reader(slide: RegionSource, max_px: int = 256) -> TileReader:
+    """A :data:`TileReader` over an open slide that reads each tile from a level near ``max_px``.
+
+    A 256 µm tile at 0.25 µm/px is 1024 px at level 0; reading it from a coarser pyramid level
+    (where the slide has one) keeps galleries fast on huge slides.
+    """
+
+    def read(l0_x: int, l0_y: int, l0_w: int, l0_h: int) -> np.ndarray:
+        wanted = max(1.0, max(l0_w, l0_h) / max_px)
+        level = choose_level(tuple(slide.level_downsamples), wanted)
+        ds = float(slide.level_downsamples[level])
+        lv_w = max(1, round(l0_w / ds))
+        lv_h = max(1, round(l0_h / ds))
+        return np.asarray(slide.read_region(l0_x, l0_y, level, lv_w, lv_h))
+
+    return read
+
+
+def as_tile_reader(source: TileSource | None, max_px: int = 256) -> TileReader | None:
+    """Accept either a :data:`TileReader` callable or an open slide (anything with ``read_region``)."""
+    if source is None:
+        return None
+    if isinstance(source, RegionSource):
+        return slide_tile_reader(source, max_px)
+    if callable(source):
+        return source
+    raise TypeError(f"Expected a slide or a read_tile(l0_x, l0_y, l0_w, l0_h) callable, got {type(source).__name__}.")
+
+
+def _fit(rgb: np.ndarray, max_px: int) -> np.ndarray:
+    arr = np.asarray(rgb)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] < 3 or 0 in arr.shape[:2]:
+        raise ValueError(f"A tile must be a uint8 (H, W, 3) RGB array (got {arr.dtype} {arr.shape}).")
+    img = Image.fromarray(np.ascontiguousarray(arr[:, :, :3]), "RGB")
+    if max(img.size) > max_px:
+        scale = max_px / max(img.size)
+        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))),
+                         Image.Resampling.LANCZOS)
+    return np.asarray(img)
+
+
+# ----- selections ------------------------------------------------------------------------------------
+def _gallery_tile(result: AnalysisResult, i: int, rects: np.ndarray, reader: TileReader | None, max_px: int,
+                  failures: list[str]) -> GalleryTile:
+    names = result.class_names
+    probs = result.probs[i].astype(np.float64)
+    k = int(np.argmax(probs))
+    x, y, w, h = (int(v) for v in rects[i])
+    image = None
+    if reader is not None:
+        try:
+            image = _fit(reader(x, y, w, h), max_px)
+        except (ChaoyangError, OSError, ValueError) as exc:
+            # A damaged region must not sink the whole report; the tile keeps its numbers.
+            failures.append(f"tile at x {x}, y {y}: {exc}")
+    return GalleryTile(
+        index=int(i),
+        l0_rect=(x, y, w, h),
+        label=names[k],
+        confidence=float(probs[k]),
+        probabilities=tuple((n, float(p)) for n, p in zip(names, probs, strict=True)),
+        image=image,
+    )
+
+
+def most_confident_indices(result: AnalysisResult, class_index: int, n: int) -> np.ndarray:
+    """Done tiles predicted as ``class_index``, most confident first (ties: lower index first)."""
+    labels = result.labels()
+    conf = result.confidences()
+    sel = np.flatnonzero(labels == class_index)
+    order = np.lexsort((sel, -conf[sel].astype(np.float64)))
+    return sel[order][:n]
+
+
+def least_confident_indices(result: AnalysisResult, n: int) -> np.ndarray:
+    """Done tiles with the lowest top-class probability first (ties: lower index first)."""
+    done = np.flatnonzero(result.status == TILE_DONE)
+    conf = result.confidences()[done].astype(np.float64)
+    order = np.lexsort((done, conf))
+    return done[order][:n]
+
+
+def confidence_histograms(result: AnalysisResult, bins: int = 8) -> tuple[ClassHistogram, ...]:
+    """Per class, a histogram of the top-class probability of the tiles predicted as that class.
+
+    The range starts at the lowest tenth not above ``1 / n_classes`` (the least a top class can
+    score), so no bin is empty by construction, and ends at 1.
+    """
+    names = result.class_names
+    lo = math.floor(10.0 / max(1, len(names))) / 10.0
+    edges = np.linspace(lo, 1.0, bins + 1)
+    labels = result.labels()
+    conf = result.confidences().astype(np.float64)
+    out = []
+    for k, name in enumerate(names):
+        values = np.clip(conf[labels == k], lo, 1.0)
+        counts, _ = np.histogram(values, bins=edges)
+        out.append(ClassHistogram(name, result.provenance.class_colors[k],
+                                  tuple(float(e) for e in edges), tuple(int(c) for c in counts)))
+    return tuple(out)
+
+
+# ----- ROI -------------------------------------------------------------------------------------------
+def roi_rings(roi: Roi) -> list[np.ndarray]:
+    """Every exterior and hole ring of ``roi``, as :func:`render_heatmap` takes them."""
+    rings: list[np.ndarray] = []
+    for polygon in roi.polygons:
+        rings.append(polygon.exterior)
+        rings.extend(polygon.holes)
+    return rings
+
+
+def saved_roi(result: AnalysisResult) -> tuple[Roi | None, str | None]:
+    """The ROI an analysis used, read again from its file; or None and a note saying why not.
+
+    The file is trusted only when it still holds the polygons the analysis used (same digest),
+    because an outline of an edited region would misstate what was analysed.
+    """
+    p = result.provenance
+    if not p.roi_path:
+        return None, None
+    if not Path(p.roi_path).is_file():
+        return None, f"The region of interest file {p.roi_path} is no longer available; its outline is not drawn."
+    try:
+        roi = load_roi(p.roi_path)
+    except RoiError as exc:
+        return None, f"The region of interest could not be read again ({exc}); its outline is not drawn."
+    if p.roi_digest is not None and roi.digest() != p.roi_digest:
+        return None, (f"The region of interest file {p.roi_path} has changed since the analysis; "
+                      "its outline is not drawn.")
+    return roi, None
+
+
+# ----- the builder -----------------------------------------------------------------------------------
+def _iso_to_display(iso: str) -> str:
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+        return when.strftime("%Y-%m-%d %H:%M UTC")
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def composition_from_summary(summary: dict[str, Any]) -> Composition:
+    """Type the dict of :meth:`AnalysisResult.summary` (the numbers ``summary.json`` holds)."""
+    rows = tuple(
+        ClassRow(name=c["name"], color=c["color"], tiles=int(c["tiles"]), area_mm2=float(c["area_mm2"]),
+                 percent=float(c["percent"]),
+                 mean_confidence=None if c["mean_confidence"] is None else float(c["mean_confidence"]))
+        for c in summary["classes"]
+    )
+    return Composition(
+        classes=rows,
+        analysed_area_mm2=float(summary["analysed_area_mm2"]),
+        tiles_total=int(summary["tiles_total"]),
+        tiles_done=int(summary["tiles_done"]),
+        tiles_failed=int(summary["tiles_failed"]),
+        tiles_pending=int(summary["tiles_pending"]),
+    )
+
+
+def _thumbnail_of(source: TileSource | None, max_side: int) -> np.ndarray | None:
+    thumbnail = getattr(source, "thumbnail", None)
+    if thumbnail is None:
+        return None
+    return np.asarray(thumbnail(max_side))
+
+
+def build_report_data(
+    result: AnalysisResult,
+    thumb_rgb: npt.ArrayLike | None = None,
+    tiles: TileSource | None = None,
+    options: ReportOptions | None = None,
+    *,
+    overview_rgb: npt.ArrayLike | None = None,
+    roi: Roi | None = None,
+    notes: Sequence[str] = (),
+) -> ReportData:
+    """Gather the content of one slide's report.
+
+    Args:
+        result: The analysis (complete or partial; a partial one is labelled as such).
+        thumb_rgb: uint8 (H, W, 3) thumbnail of the whole slide; the class map is blended over
+            it. None: taken from ``tiles`` when that is an open slide, else ``overview_rgb``.
+        tiles: Where gallery pixels come from: an open :class:`~chaoyang_desktop.core.slide.Slide`
+            or a ``read_tile(l0_x, l0_y, l0_w, l0_h) -> RGB`` callable. None: the galleries list
+            coordinates and probabilities without pictures, and the report says why.
+        options: Sizes and counts; defaults when None.
+        overview_rgb: A finished heatmap picture with its legend (a saved ``heatmap.png``), used
+            when no thumbnail is at hand.
+        roi: The region of interest to outline. None: read again from the provenance's
+            ``roi_path`` when there is one (skipped, with a note, if the file is gone or changed).
+        notes: Extra remarks for the report (e.g. why the slide file was not used).
+
+    Returns:
+        The report content; the composition is ``result.summary()`` typed, unchanged.
+    """
+    opts = (options or ReportOptions()).validated()
+    p = result.provenance
+    all_notes: list[str] = list(notes)
+    summary = result.summary()
+    composition = composition_from_summary(summary)
+    report_date = opts.report_date or datetime.now(timezone.utc)
+
+    header = HeaderFacts(
+        file_name=PureWindowsPath(p.slide_path).name,
+        path=p.slide_path,
+        fingerprint=p.slide_fingerprint,
+        vendor=p.vendor,
+        l0_width=p.l0_width,
+        l0_height=p.l0_height,
+        mpp=p.mpp,
+        mpp_assumed=p.mpp_assumed,
+        objective_power=p.objective_power,
+        analysis_date=_iso_to_display(p.created),
+        report_date=_iso_to_display(report_date.isoformat()),
+    )
+    method = MethodFacts(
+        model_id=p.model_id,
+        weights_sha256=p.weights_sha256,
+        class_names=p.class_names,
+        channel_order=p.channel_order,
+        resize=p.resize,
+        tile_px=p.tile_px,
+        input_size=p.input_size,
+        tile_um=p.tile_um,
+        stride_um=p.stride_um,
+        level=result.grid.level,
+        lv_downsample=result.grid.lv_downsample,
+        tissue_threshold=p.tissue_threshold,
+        roi_path=p.roi_path,
+        analysis_software_version=p.software_version,
+        report_software_version=__version__,
+    )
+
+    if not composition.complete:
+        all_notes.append(
+            f"Partial analysis: {composition.tiles_done} of {composition.tiles_total} tiles are classified; "
+            "every number describes the classified tiles only."
+        )
+    if composition.tiles_failed:
+        all_notes.append(
+            f"{composition.tiles_failed} tile(s) could not be read or classified and are left out "
+            "(listed in summary.json)."
+        )
+    if p.mpp_assumed:
+        all_notes.append(
+            "The pixel size was not in the file and was assumed from the model's nominal resolution; "
+            "sizes and areas are estimates."
+        )
+
+    # ROI outline.
+    roi_note = None
+    if roi is None:
+        roi, roi_note = saved_roi(result)
+    if roi_note:
+        all_notes.append(roi_note)
+
+    # Overview picture.
+    overview: Overview | None = None
+    thumb = np.asarray(thumb_rgb) if thumb_rgb is not None else None
+    if thumb is None and overview_rgb is None:
+        thumb = _thumbnail_of(tiles, opts.overview_max_side)
+    if thumb is not None:
+        if max(thumb.shape[:2]) > opts.overview_max_side:
+            thumb = _fit(thumb, opts.overview_max_side)
+        picture = render_heatmap(thumb, result, alpha=opts.overlay_alpha, legend=False,
+                                 roi_polygons=roi_rings(roi) if roi is not None else None)
+        overview = Overview(np.asarray(picture), has_legend=False, roi_drawn=roi is not None)
+    elif overview_rgb is not None:
+        arr = np.asarray(overview_rgb)
+        if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] < 3:
+            raise ValueError(f"overview_rgb must be a uint8 (H, W, 3) RGB array (got {arr.dtype} {arr.shape}).")
+        overview = Overview(np.ascontiguousarray(arr[:, :, :3]), has_legend=True, roi_drawn=False)
+    else:
+        all_notes.append("No slide thumbnail or saved heatmap was available; the overview is omitted.")
+
+    # Galleries.
+    reader = as_tile_reader(tiles, opts.gallery_px)
+    rects = result.rects()
+    failures: list[str] = []
+    most = []
+    for k, name in enumerate(result.class_names):
+        idx = most_confident_indices(result, k, opts.top_per_class)
+        most.append(Gallery(f"Most confident: {name}",
+                            tuple(_gallery_tile(result, int(i), rects, reader, opts.gallery_px, failures) for i in idx),
+                            color=p.class_colors[k]))
+    least = Gallery("Least confident tiles (for review)",
+                    tuple(_gallery_tile(result, int(i), rects, reader, opts.gallery_px, failures)
+                          for i in least_confident_indices(result, opts.least_confident)))
+    if reader is None:
+        all_notes.append("The slide file was not available when this report was made; the galleries "
+                         "list each tile's position and probabilities without its picture.")
+    if failures:
+        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        all_notes.append(f"{len(failures)} gallery tile picture(s) could not be read: {shown}.")
+
+    return ReportData(
+        title=opts.title,
+        header=header,
+        method=method,
+        composition=composition,
+        histograms=confidence_histograms(result, opts.histogram_bins),
+        most_confident=tuple(most),
+        least_confident=least,
+        overview=overview,
+        tile_images=reader is not None,
+        notes=tuple(all_notes),
+    )
+
