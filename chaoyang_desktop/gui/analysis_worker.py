@@ -1,0 +1,518 @@
+"""The one long-lived background worker: model loading, slide analyses, patch classification, downloads.
+
+A :class:`WorkerHost` (GUI thread) owns a ``QThread`` and an :class:`AnalysisWorker` moved onto
+it. The worker keeps the loaded model between jobs (one :class:`ClassifierCache`, shared by
+slide and patch jobs) and runs one job at a time. Every signal carries the job id; the host
+forwards only those of its current job, so a result from a job the user already replaced is
+dropped. Cancel sets the job's ``threading.Event`` directly from the GUI thread (a queued call
+would only run after the job). Shutdown is cancel, quit, wait; never ``terminate``.
+
+Only numpy arrays and frozen dataclasses cross the thread boundary (plans, batch updates,
+patch results, profiles); the thread-safe :class:`TileScheduler` is handed to the GUI so it can
+move the tiles in view to the front.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from chaoyang_desktop.core.errors import CancelledError, ChaoyangError, ModelNotFoundError, SettingsError
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.core.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.profile import ModelProfile
+    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.slide import Slide
+
+log = logging.getLogger(__name__)
+
+STATUS_DONE = "done"
+STATUS_CANCELLED = "cancelled"
+
+
+# ----- jobs (frozen: they cross to the worker thread) -----------------------------------------------
+
+@dataclass(frozen=True)
+class ModelRequest:
+    """Which model, on which device, with which preprocessing (plain values: no torch import here)."""
+
+    spec: str | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 16
+    threads: int | None = None
+    channel_order: str | None = None
+    resize: str | None = None
+
+    def engine(self) -> EngineSettings:
+        from chaoyang_desktop.core.inference import EngineSettings
+
+        return EngineSettings(device=self.device, precision=self.precision, batch_size=self.batch_size,
+                              threads=self.threads, channel_order=self.channel_order, resize=self.resize)
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """What to analyse: the fields of :class:`AnalysisSettings`, built on the worker thread."""
+
+    tile_um: float | None = None
+    stride_um: float | None = None
+    tissue_threshold: float = 0.25
+    workers: int = 4
+    roi: Roi | None = None
+
+    def settings(self) -> AnalysisSettings:
+        from chaoyang_desktop.core.pipeline import AnalysisSettings
+
+        return AnalysisSettings(tile_um=self.tile_um, stride_um=self.stride_um, tissue_threshold=self.tissue_threshold,
+                                roi=self.roi, roi_path=None, workers=self.workers).validated()
+
+
+@dataclass(frozen=True)
+class ProbeJob:
+    """Find the inference device (imports torch off the GUI thread at start-up)."""
+
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class SlideJob:
+    """Analyse one slide, or with ``preview_only`` just plan it (tissue mask and tile grid)."""
+
+    path: str
+    mpp: float | None
+    model: ModelRequest
+    analysis: AnalysisRequest
+    fresh: bool = False
+    preview_only: bool = False
+    #: With ``preview_only``: also look the plan up in the results cache (needs the model's
+    #: profile, which is read from disk without building the network).
+    lookup_cache: bool = False
+    #: The slide's ``thumbnail(2048)`` when the GUI already read it (saves reading it again).
+    thumbnail: Any = None
+
+
+@dataclass(frozen=True)
+class PatchJob:
+    paths: tuple[str, ...]
+    model: ModelRequest
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class DownloadJob:
+    repo_id: str
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    description: str
+    is_gpu: bool
+    fell_back: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PlanReady:
+    """An analysis plan and the state of its result (from the cache or empty)."""
+
+    plan: Any  # AnalysisPlan
+    probs: Any  # (N, C) float32 copy
+    status: Any  # (N,) uint8 copy
+    errors: dict[int, str] = field(default_factory=dict)
+    from_cache: bool = False
+    profile_known: bool = True
+
+
+@dataclass(frozen=True)
+class SlideOutcome:
+    """How a slide job ended: the final probabilities and statuses (copies), and whether cached."""
+
+    from_cache: bool
+    probs: Any  # (N, C) float32
+    status: Any  # (N,) uint8
+    errors: dict[int, str]
+    cache_key: str
+
+
+# ----- the worker (lives on the worker thread) ------------------------------------------------------
+
+class AnalysisWorker(QObject):
+    """Runs jobs on its thread; reports through signals whose first argument is the job id."""
+
+    job_started = Signal(int, str)
+    device_ready = Signal(int, object)  # DeviceInfo
+    model_ready = Signal(int, object)  # ModelProfile
+    model_missing = Signal(int, str)
+    plan_ready = Signal(int, object)  # PlanReady
+    scheduler_ready = Signal(int, object)  # TileScheduler (thread-safe)
+    batch_ready = Signal(int, object)  # BatchUpdate
+    patch_results = Signal(int, object)  # list[PatchResult]
+    progress_changed = Signal(int, int, int, float)  # done, total, elapsed seconds
+    job_finished = Signal(int, str, object)  # status, payload
+    job_failed = Signal(int, str, str)  # message, details
+
+    def __init__(self, classifiers: Any = None) -> None:
+        super().__init__()
+        self._classifiers = classifiers
+        self._slide: Slide | None = None
+        self._slide_key: tuple[str, float | None, float] | None = None
+        self._profiles: dict[tuple[Any, ...], ModelProfile] = {}
+
+    # The GUI thread calls this through a queued signal.
+    @Slot(int, object, object)
+    def run_job(self, job_id: int, job: object, cancel: threading.Event) -> None:
+        kind = type(job).__name__
+        self.job_started.emit(job_id, kind)
+        try:
+            if isinstance(job, ProbeJob):  # cheap, and its answer is wanted even if replaced
+                info = self._probe(job)
+                self.device_ready.emit(job_id, info)
+                self.job_finished.emit(job_id, STATUS_DONE, info)
+                return
+            if cancel.is_set():
+                self.job_finished.emit(job_id, STATUS_CANCELLED, None)
+                return
+            if isinstance(job, SlideJob):
+                self._run_slide(job_id, job, cancel)
+            elif isinstance(job, PatchJob):
+                self._run_patches(job_id, job, cancel)
+            elif isinstance(job, DownloadJob):
+                self._run_download(job_id, job, cancel)
+            else:
+                raise TypeError(f"unknown job {kind}")
+        except CancelledError:
+            self.job_finished.emit(job_id, STATUS_CANCELLED, None)
+        except ModelNotFoundError as exc:
+            if isinstance(job, DownloadJob):
+                self.job_failed.emit(job_id, str(exc), traceback.format_exc())
+            else:
+                self.model_missing.emit(job_id, str(exc))
+        except ChaoyangError as exc:
+            log.info("Job %d (%s) failed: %s", job_id, kind, exc)
+            self.job_failed.emit(job_id, str(exc), traceback.format_exc())
+        except Exception as exc:  # a bug: report it with the traceback, never swallow it
+            log.exception("Job %d (%s) crashed", job_id, kind)
+            self.job_failed.emit(job_id, f"Unexpected error: {type(exc).__name__}: {exc}", traceback.format_exc())
+
+    @Slot()
+    def close_slide(self) -> None:
+        if self._slide is not None:
+            self._slide.close()
+            self._slide = None
+            self._slide_key = None
+
+    # ----- helpers --------------------------------------------------------------------------------
+    def _cache(self) -> Any:
+        if self._classifiers is None:
+            from chaoyang_desktop.core.inference import ClassifierCache
+
+            self._classifiers = ClassifierCache()
+        return self._classifiers
+
+    def _probe(self, job: ProbeJob) -> DeviceInfo:
+        from chaoyang_desktop.core.inference import describe_device, select_device
+
+        try:
+            device = select_device(job.device)
+            fell_back = False
+            note = ""
+        except SettingsError as exc:
+            device = select_device("cpu")
+            fell_back = True
+            note = str(exc)
+        is_gpu = device.type in ("cuda", "mps")
+        if not is_gpu and not fell_back and job.device == "auto":
+            note = "No GPU found: the analysis runs on the CPU, which is much slower."
+        return DeviceInfo(describe_device(device), is_gpu, fell_back, note)
+
+    def _classifier(self, job_id: int, request: ModelRequest) -> Classifier:
+        """The model on the device of ``request``, falling back to the CPU when that device is absent."""
+        import dataclasses
+
+        engine = request.engine()
+        fell_back = False
+        note = ""
+        try:
+            clf = self._cache().get(request.spec, engine)
+        except SettingsError as exc:
+            if engine.device in ("auto", "cpu"):
+                raise
+            fell_back, note = True, str(exc)
+            clf = self._cache().get(request.spec, dataclasses.replace(engine, device="cpu", precision="auto"))
+        is_gpu = clf.device.type in ("cuda", "mps")
+        if not is_gpu and not fell_back and engine.device == "auto":
+            note = "No GPU found: the analysis runs on the CPU, which is much slower."
+        self.device_ready.emit(job_id, DeviceInfo(clf.device_description, is_gpu, fell_back, note))
+        self.model_ready.emit(job_id, clf.profile)
+        return clf
+
+    def _profile(self, request: ModelRequest) -> ModelProfile | None:
+        """The model's profile without building the network; None when the model is absent."""
+        from chaoyang_desktop.core.model_source import load_profile, resolve_model
+
+        key = (request.spec, request.channel_order, request.resize)
+        if key not in self._profiles:
+            try:
+                location = resolve_model(request.spec, allow_download=False)
+            except ModelNotFoundError:
+                return None
+            self._profiles[key] = load_profile(location).with_overrides(
+                channel_order=request.channel_order, resize=request.resize)
+        return self._profiles[key]
+
+    def _open(self, path: str, mpp: float | None, assumed_mpp: float) -> Slide:
+        """The worker's own handle on the slide (kept between jobs on the same file)."""
+        from chaoyang_desktop.core.slide import open_slide
+
+        key = (path, mpp, assumed_mpp)
+        if self._slide is None or self._slide_key != key:
+            self.close_slide()
+            self._slide = open_slide(path, mpp=mpp, assumed_mpp=assumed_mpp)
+            self._slide_key = key
+        return self._slide
+
+    # ----- slide jobs --------------------------------------------------------------------------------
+    def _run_slide(self, job_id: int, job: SlideJob, cancel: threading.Event) -> None:
+        from chaoyang_desktop.core.cache import ResultCache
+
+        if job.preview_only:
+            self._run_preview(job_id, job)
+            return
+        from chaoyang_desktop.core.analysis import analyze_open_slide
+
+        clf = self._classifier(job_id, job.model)
+        slide = self._open(job.path, job.mpp, clf.profile.nominal_mpp)
+
+        def on_plan(plan: Any, result: Any) -> None:
+            self.plan_ready.emit(job_id, PlanReady(plan, result.probs.copy(), result.status.copy(),
+                                                   dict(result.errors), from_cache=False))
+
+        outcome = analyze_open_slide(
+            slide, clf, job.analysis.settings(), cache=ResultCache(), cancel=cancel, on_plan=on_plan,
+            on_batch=lambda update: self.batch_ready.emit(job_id, update),
+            scheduler_ready=lambda scheduler: self.scheduler_ready.emit(job_id, scheduler),
+            fresh=job.fresh,
+        )
+        status = STATUS_CANCELLED if outcome.cancelled else STATUS_DONE
+        result = outcome.result
+        self.job_finished.emit(job_id, status, SlideOutcome(outcome.from_cache, result.probs.copy(),
+                                                           result.status.copy(), dict(result.errors), outcome.cache_key))
+
+    def _run_preview(self, job_id: int, job: SlideJob) -> None:
+        from chaoyang_desktop.core.cache import ResultCache, cache_key
+        from chaoyang_desktop.core.pipeline import plan_analysis
+
+        profile = self._profile(job.model)
+        known = profile is not None
+        if profile is None:
+            profile = stand_in_profile()
+        slide = self._open(job.path, job.mpp, profile.nominal_mpp)
+        plan = plan_analysis(slide, profile, job.analysis.settings(), thumbnail=job.thumbnail)
+        empty = plan.empty_result()
+        ready = PlanReady(plan, empty.probs, empty.status, {}, from_cache=False, profile_known=known)
+        if known and job.lookup_cache:
+            cached = ResultCache().load(cache_key(plan.provenance))
+            if cached is not None and cached.n_tiles == plan.n_tiles:
+                ready = PlanReady(plan, cached.probs.copy(), cached.status.copy(), dict(cached.errors),
+                                  from_cache=True, profile_known=True)
+        self.plan_ready.emit(job_id, ready)
+        self.job_finished.emit(job_id, STATUS_DONE, None)
+
+    # ----- patch jobs ---------------------------------------------------------------------------------
+    def _run_patches(self, job_id: int, job: PatchJob, cancel: threading.Event) -> None:
+        from pathlib import Path
+
+        from chaoyang_desktop.core.patches import classify_files
+
+        clf = self._classifier(job_id, job.model)
+        paths = [Path(p) for p in job.paths]
+        pending: list[Any] = []
+        started = time.perf_counter()
+
+        def on_progress(done: int, total: int) -> None:
+            self.patch_results.emit(job_id, list(pending))
+            pending.clear()
+            self.progress_changed.emit(job_id, done, total, time.perf_counter() - started)
+
+        for record in classify_files(clf, paths, workers=job.workers, cancel=cancel, on_progress=on_progress):
+            pending.append(record)
+        if pending:
+            self.patch_results.emit(job_id, list(pending))
+        self.job_finished.emit(job_id, STATUS_DONE, None)
+
+    # ----- downloads ------------------------------------------------------------------------------------
+    def _run_download(self, job_id: int, job: DownloadJob, cancel: threading.Event) -> None:
+        from chaoyang_desktop.core.model_source import download_model
+
+        started = time.perf_counter()
+        folder = download_model(
+            job.repo_id, cancel=cancel,
+            progress=lambda done, total: self.progress_changed.emit(job_id, int(done), int(total),
+                                                                    time.perf_counter() - started))
+        self._profiles.clear()
+        self.job_finished.emit(job_id, STATUS_DONE, str(folder))
+
+
+def stand_in_profile() -> ModelProfile:
+    """A profile with the model's nominal tiling, to preview a grid before any model is present."""
+    from chaoyang_desktop.core.profile import ModelProfile, VitArch, default_colors
+
+    from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
+
+    arch = VitArch(384, 16, 3, 768, 12, 12, 3072, 1e-12, True, "gelu")
+    return ModelProfile(model_id="(no model)", source="none", model_dir="", weights_file="", weights_sha256="",
+                        arch=arch, class_names=DEFAULT_CLASS_NAMES, class_colors=default_colors(DEFAULT_CLASS_NAMES))
+
+
+# ----- the host (GUI thread) -----------------------------------------------------------------------
+
+class WorkerHost(QObject):
+    """Owns the worker thread; submits jobs, cancels them, and forwards the current job's signals."""
+
+    job_started = Signal(int, str)
+    device_ready = Signal(object)
+    model_ready = Signal(object)
+    model_missing = Signal(int, str)
+    plan_ready = Signal(int, object)
+    scheduler_ready = Signal(int, object)
+    batch_ready = Signal(int, object)
+    patch_results = Signal(int, object)
+    progress_changed = Signal(int, int, int, float)
+    job_finished = Signal(int, str, object)
+    job_failed = Signal(int, str, str)
+    busy_changed = Signal(bool)
+
+    _submit = Signal(int, object, object)
+    _close_slide = Signal()
+
+    def __init__(self, parent: QObject | None = None, classifiers: Any = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("chaoyang-worker")
+        self.worker = AnalysisWorker(classifiers)
+        self.worker.moveToThread(self._thread)
+        self._thread.finished.connect(self.worker.deleteLater)
+        self._submit.connect(self.worker.run_job)
+        self._close_slide.connect(self.worker.close_slide)
+        self._next_id = 0
+        self._current_id = 0
+        self._current_kind = ""
+        self._cancels: dict[int, threading.Event] = {}
+        w = self.worker
+        w.job_started.connect(self._on_started)
+        w.device_ready.connect(lambda jid, info: self.device_ready.emit(info))  # device facts stay true
+        w.model_ready.connect(lambda jid, profile: self.model_ready.emit(profile))
+        w.model_missing.connect(self._on_missing)
+        for name in ("plan_ready", "scheduler_ready", "batch_ready", "patch_results",
+                     "progress_changed"):
+            getattr(w, name).connect(self._forward(name))
+        w.job_finished.connect(self._on_finished)
+        w.job_failed.connect(self._on_failed)
+        self._shut_down = False
+        self._thread.start()
+
+    def _forward(self, name: str) -> Any:
+        out = getattr(self, name)
+
+        def relay(job_id: int, *args: Any) -> None:
+            if job_id == self._current_id:
+                out.emit(job_id, *args)
+
+        return relay
+
+    # ----- jobs -------------------------------------------------------------------------------------
+    @property
+    def current_job(self) -> int:
+        return self._current_id
+
+    @property
+    def current_kind(self) -> str:
+        return self._current_kind
+
+    def is_busy(self) -> bool:
+        """Whether the current job is still queued or running."""
+        return self._current_id in self._cancels
+
+    def submit(self, job: object) -> int:
+        """Cancel whatever runs and queue ``job``; returns its id."""
+        if self._shut_down:
+            return 0
+        self.cancel()
+        self._next_id += 1
+        job_id = self._next_id
+        self._current_id = job_id
+        self._current_kind = type(job).__name__
+        cancel = threading.Event()
+        self._cancels[job_id] = cancel
+        self._submit.emit(job_id, job, cancel)
+        self.busy_changed.emit(True)
+        return job_id
+
+    def probe_device(self, device: str) -> None:
+        """Ask which device ``device`` means here; ``device_ready`` answers. Runs beside jobs, cancels none."""
+        if self._shut_down:
+            return
+        self._next_id += 1
+        self._cancels[self._next_id] = threading.Event()
+        self._submit.emit(self._next_id, ProbeJob(device), self._cancels[self._next_id])
+
+    def cancel(self, job_id: int | None = None) -> None:
+        """Ask a job (default: the current one) to stop at its next check; returns at once."""
+        jid = self._current_id if job_id is None else job_id
+        event = self._cancels.get(jid)
+        if event is not None:
+            event.set()
+
+    def close_slide(self) -> None:
+        """Let the worker release its handle on the slide (after the current job)."""
+        self._close_slide.emit()
+
+    def _on_started(self, job_id: int, kind: str) -> None:
+        if job_id == self._current_id:
+            self.job_started.emit(job_id, kind)
+
+    def _end(self, job_id: int) -> bool:
+        self._cancels.pop(job_id, None)
+        current = job_id == self._current_id
+        if current:
+            self.busy_changed.emit(False)
+        return current
+
+    def _on_finished(self, job_id: int, status: str, payload: object) -> None:
+        if self._end(job_id):
+            self.job_finished.emit(job_id, status, payload)
+
+    def _on_failed(self, job_id: int, message: str, details: str) -> None:
+        if self._end(job_id):
+            self.job_failed.emit(job_id, message, details)
+
+    def _on_missing(self, job_id: int, message: str) -> None:
+        if self._end(job_id):
+            self.model_missing.emit(job_id, message)
+
+    # ----- lifetime ------------------------------------------------------------------------------------
+    def shutdown(self, timeout_ms: int = -1) -> bool:
+        """Cancel every job, stop the thread and wait for it; True when it has finished."""
+        if self._shut_down:
+            return self._thread.isFinished()
+        self._shut_down = True
+        for event in self._cancels.values():
+            event.set()
+        self._thread.quit()
+        finished = bool(self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms))
+        if finished:
+            self.worker.close_slide()  # the thread has ended: safe to call from here
+        return finished
+
+    @property
+    def thread(self) -> QThread:
+        return self._thread

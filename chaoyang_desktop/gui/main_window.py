@@ -1,0 +1,1169 @@
+"""The main window: menus, toolbar, docks, status bar; opening things; running and showing analyses.
+
+Layout: the centre is a stack of the start page, the slide view and the patch gallery. Right
+docks hold the overlay controls with the legend, the summary, the inspector and the slide
+properties; a left dock lists the slides of an opened folder. The status bar shows the device,
+the running job (tiles done/total, rate, time left, Cancel) and the cursor position.
+
+Analyses run on the :class:`~chaoyang_desktop.gui.analysis_worker.WorkerHost`'s thread. The
+window mirrors the running result from the numpy arrays each batch carries, and refreshes the
+heatmap and the summary on a 250 ms timer, so a fast model cannot flood the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chaoyang_desktop import __version__
+from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
+from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
+from chaoyang_desktop.gui.analysis_worker import (
+    STATUS_CANCELLED,
+    STATUS_DONE,
+    AnalysisRequest,
+    DeviceInfo,
+    ModelRequest,
+    PatchJob,
+    PlanReady,
+    SlideJob,
+    SlideOutcome,
+    WorkerHost,
+)
+from chaoyang_desktop.gui.dialogs import show_error
+from chaoyang_desktop.gui.gallery import PatchGallery
+from chaoyang_desktop.gui.inspector import Inspector, TileInfo
+from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
+from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarget, resolve_open
+from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
+from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES, OverlayPanel
+from chaoyang_desktop.gui.properties_panel import PropertiesPanel
+from chaoyang_desktop.gui.settings import AppSettings
+from chaoyang_desktop.gui.slide_list import SlideList
+from chaoyang_desktop.gui.slide_view import MODE_PAN, MODE_POLYGON, MODE_RECT, PlanPreview, SlideView
+from chaoyang_desktop.gui.summary_panel import SummaryPanel
+from chaoyang_desktop.gui.welcome import WelcomePage
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.core.pipeline import AnalysisPlan, BatchUpdate, TileScheduler
+    from chaoyang_desktop.core.profile import ModelProfile
+    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.slide import Slide
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Chaoyang Desktop"
+RESEARCH_NOTICE = "For research use only; not for diagnosis."
+#: Heatmap and summary refresh at most this often while batches arrive.
+REFRESH_MS = 250
+#: Tiles in view are sent to the front of the queue this long after the view stops moving.
+PRIORITISE_MS = 150
+NOMINAL_MPP = NOMINAL_TILE_UM / NOMINAL_TILE_PX
+
+PAGE_WELCOME, PAGE_SLIDE, PAGE_GALLERY = range(3)
+
+
+def _open_dialog_filter() -> str:
+    from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
+    from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
+
+    suffixes = sorted(set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES))
+    pattern = " ".join(f"*{s} *{s.upper()}" for s in suffixes)
+    return f"Slides and images ({pattern});;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """The application window."""
+
+    slide_opened = Signal(str)
+    gallery_opened = Signal()
+    analysis_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
+    heatmap_refreshed = Signal()
+    error_shown = Signal(str)
+
+    def __init__(
+        self,
+        settings: AppSettings,
+        model: str | None = None,
+        *,
+        host: WorkerHost | None = None,
+        interactive: bool = True,
+        model_request: ModelRequest | None = None,
+        analysis_overrides: dict[str, float | None] | None = None,
+        mpp: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.interactive = interactive
+        self._model_spec = model
+        self._model_request_override = model_request
+        self._analysis_overrides = {k: v for k, v in (analysis_overrides or {}).items() if v is not None}
+        self._cli_mpp = mpp
+        self.host = host or WorkerHost(self)
+        self.last_error: str | None = None
+
+        self.slide: Slide | None = None
+        self.slide_path: str | None = None
+        self._slide_mpp: float | None = None
+        self.profile: ModelProfile | None = None
+        self.plan: AnalysisPlan | None = None
+        self.result: AnalysisResult | None = None
+        self.layer: HeatmapLayer | None = None
+        self.scheduler: TileScheduler | None = None
+        self.roi: Roi | None = None
+        self.preview_plan: AnalysisPlan | None = None
+        self._analysis_job = 0
+        self._preview_job = 0
+        self._patch_job = 0
+        self._pending_after_model: str | None = None
+        self._awaiting_confirm = False
+        self._run_started = 0.0
+        self._inspect_request = 0
+        self.model_dialog: QWidget | None = None
+        self.settings_dialog: QWidget | None = None
+
+        names = DEFAULT_CLASS_NAMES
+        colors = settings.class_colors(names, default_colors(names))
+        self.style_ = OverlayStyle.for_classes(names, colors).replace(
+            opacity=settings.get("overlay/opacity"), alpha_by_confidence=settings.get("overlay/alpha_by_confidence"),
+            min_confidence=settings.get("overlay/min_confidence"))
+
+        self.setWindowTitle(APP_NAME)
+        self.setAcceptDrops(True)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self._build_central()
+        self._build_docks()
+        self._build_actions()
+        self._build_status_bar()
+        self._connect_host()
+
+        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh_heatmap)
+        self._prioritise_timer = QTimer(self, singleShot=True, interval=PRIORITISE_MS)
+        self._prioritise_timer.timeout.connect(self.prioritise_visible_tiles)
+        self.slide_view.state.changed.connect(self._on_view_changed)
+        self._update_actions()
+        self.welcome.set_recent(settings.recent_files())
+        self.host.probe_device(self._model_request().device)
+
+    # ===== construction ====================================================================================
+    def _build_central(self) -> None:
+        self.stack = QStackedWidget()
+        self.welcome = WelcomePage()
+        self.slide_view = SlideView()
+        self.gallery = PatchGallery()
+        slide_page = QWidget()
+        v = QVBoxLayout(slide_page)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        self.banner = QFrame()
+        self.banner.setObjectName("confirm_banner")
+        self.banner.setStyleSheet("#confirm_banner { background: #e3f2fd; border-bottom: 1px solid #90caf9; }"
+                                  "#confirm_banner QLabel { color: #0d2b45; }")
+        hb = QHBoxLayout(self.banner)
+        hb.setContentsMargins(10, 6, 10, 6)
+        self.banner_label = QLabel()
+        self.banner_label.setWordWrap(True)
+        self.banner_run = QPushButton("Run analysis")
+        self.banner_run.setDefault(True)
+        self.banner_cancel = QPushButton("Not now")
+        hb.addWidget(self.banner_label, 1)
+        hb.addWidget(self.banner_run)
+        hb.addWidget(self.banner_cancel)
+        self.banner.hide()
+        v.addWidget(self.banner)
+        v.addWidget(self.slide_view, 1)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(slide_page)
+        self.stack.addWidget(self.gallery)
+        self.setCentralWidget(self.stack)
+        self.banner_run.clicked.connect(lambda: self.run_analysis())
+        self.banner_cancel.clicked.connect(self._dismiss_banner)
+        self.welcome.open_file.connect(self.open_file_dialog)
+        self.welcome.open_folder.connect(self.open_folder_dialog)
+        self.welcome.open_recent.connect(lambda p: self.open_paths([p]))
+        self.slide_view.tile_clicked.connect(self.inspect_at)
+        self.slide_view.roi_drawn.connect(self.set_roi_points)
+        self.slide_view.mode_changed.connect(self._on_mode_changed)
+        self.slide_view.cursor_moved.connect(self._on_cursor_moved)
+        self.slide_view.thumbnail_ready.connect(self._on_thumbnail_ready)
+        self.slide_view.loader.region_ready.connect(self._on_region_ready)
+        self.slide_view.loader.region_failed.connect(self._on_region_failed)
+        self.gallery.classify_requested.connect(self.classify_patches)
+        self.gallery.export_failed.connect(lambda msg: self.report_error("Export failed", msg))
+
+    def _dock(self, title: str, widget: QWidget, name: str, scroll: bool = True) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        if scroll:
+            area = QScrollArea()
+            area.setWidgetResizable(True)
+            area.setFrameShape(QFrame.Shape.NoFrame)
+            area.setWidget(widget)
+            dock.setWidget(area)
+        else:
+            dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        return dock
+
+    def _build_docks(self) -> None:
+        self.overlay_panel = OverlayPanel(self.style_)
+        self.summary_panel = SummaryPanel()
+        self.inspector = Inspector()
+        self.properties_panel = PropertiesPanel()
+        self.slide_list = SlideList()
+        for panel in (self.overlay_panel, self.summary_panel):
+            panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.overlay_dock = self._dock("Overlay", self.overlay_panel, "overlay_dock", scroll=False)
+        self.summary_dock = self._dock("Summary", self.summary_panel, "summary_dock", scroll=False)
+        self.inspector_dock = self._dock("Inspector", self.inspector, "inspector_dock")
+        self.properties_dock = self._dock("Slide properties", self.properties_panel, "properties_dock")
+        self.slides_dock = self._dock("Slides", self.slide_list, "slides_dock", scroll=False)
+        right = Qt.DockWidgetArea.RightDockWidgetArea
+        self.addDockWidget(right, self.overlay_dock)
+        self.addDockWidget(right, self.summary_dock)
+        self.addDockWidget(right, self.inspector_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.properties_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.slides_dock)
+        self.slides_dock.hide()
+        self.inspector_dock.raise_()
+        self.resizeDocks([self.overlay_dock], [380], Qt.Orientation.Horizontal)
+        self.overlay_panel.style_changed.connect(self._on_style_changed)
+        self.overlay_panel.color_changed.connect(lambda name, color: self.settings.set_class_color(name, color))
+        self.properties_panel.mpp_override.connect(self._on_mpp_override)
+        self.slide_list.slide_chosen.connect(lambda p: self.open_slide_file(p))
+        self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock)
+        for dock in self._slide_docks:
+            dock.hide()
+
+    def _action(self, text: str, slot: Any = None, shortcut: Any = None, checkable: bool = False,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            if isinstance(shortcut, (list, tuple)):
+                action.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        if slot is not None:
+            (action.toggled if checkable else action.triggered).connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        a = self._action
+        self.act_open = a("&Open\u2026", self.open_file_dialog, QKeySequence.StandardKey.Open,
+                          tip="Open a slide, an image or patches")
+        self.act_open_folder = a("Open &Folder\u2026", self.open_folder_dialog, "Ctrl+Shift+O",
+                                 tip="Open a folder of slides or of patches")
+        self.act_close = a("&Close", self.close_current, QKeySequence.StandardKey.Close)
+        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.act_fit = a("&Fit to Window", self.slide_view.fit, ["F", "Ctrl+0"], tip="Show the whole slide (F)")
+        self.act_one = a("&1:1 (Full Resolution)", self.slide_view.one_to_one, ["1", "Ctrl+1"],
+                         tip="One screen pixel per slide pixel (1)")
+        self.act_zoom_in = a("Zoom &In", self.slide_view.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn],
+                             tip="Zoom in (+)")
+        self.act_zoom_out = a("Zoom &Out", self.slide_view.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut],
+                              tip="Zoom out (\u2212)")
+        self.act_heatmap = a("Show &Heatmap", lambda v: self.overlay_panel.show_check.setChecked(v), "H",
+                             checkable=True, tip="Show or hide the heatmap (H)")
+        self.act_heatmap.setChecked(True)
+        self.act_minimap = a("&Minimap", self._set_minimap, "M", checkable=True, tip="Overview of the slide (M)")
+        self.act_minimap.setChecked(True)
+        self.act_analyze = a("&Analyze", lambda: self.analyze(), "Ctrl+R",
+                             tip="Classify the tissue of the slide, or of the region drawn (Ctrl+R)")
+        self.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: self.run_analysis(fresh=True),
+                               tip="Classify every tile again instead of reusing the stored result")
+        self.act_cancel = a("&Cancel Analysis", self.cancel_job, "Ctrl+.", tip="Stop the running job (Ctrl+.)")
+        self.act_rect = a("Draw &Rectangle Region", lambda v: self._draw_mode(MODE_RECT, v), "R", checkable=True,
+                          tip="Drag a rectangle to analyse only that region (R)")
+        self.act_poly = a("Draw &Polygon Region", lambda v: self._draw_mode(MODE_POLYGON, v), "P", checkable=True,
+                          tip="Click the corners of a region; double-click or Enter closes it (P)")
+        self.act_clear_roi = a("C&lear Region", self.clear_roi, tip="Analyse the whole slide again")
+        self.act_preview = a("&Preview Tissue and Tiles", self._toggle_preview, "T", checkable=True,
+                             tip="Show the tissue mask and the tiles an analysis would classify (T)")
+        self.act_settings = a("&Settings\u2026", self.open_settings, QKeySequence.StandardKey.Preferences)
+        self.act_model = a("Choose &Model\u2026", lambda: self.show_model_dialog("Choose where the model comes from."))
+        self.act_about = a("&About Chaoyang Desktop", self.show_about)
+        self.act_logs = a("Open &Log Folder", self.open_log_folder)
+        self.act_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
+        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+        # Short labels on the toolbar (icon text); the menus keep the full names.
+        for act, label in ((self.act_open, "Open"), (self.act_open_folder, "Open Folder"), (self.act_fit, "Fit"),
+                           (self.act_one, "1:1"), (self.act_zoom_in, "Zoom +"), (self.act_zoom_out, "Zoom \u2212"),
+                           (self.act_analyze, "Analyze"), (self.act_rect, "Rectangle"), (self.act_poly, "Polygon"),
+                           (self.act_preview, "Preview"), (self.act_cancel, "Cancel")):
+            act.setIconText(label)
+        group = QActionGroup(self)
+        group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
+        group.addAction(self.act_rect)
+        group.addAction(self.act_poly)
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open)
+        m.addAction(self.act_open_folder)
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addAction(self.act_close)
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&View")
+        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
+            m.addAction(act)
+        m.addSeparator()
+        m.addAction(self.act_heatmap)
+        m.addAction(self.act_minimap)
+        m.addSeparator()
+        for dock in (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock, self.slides_dock):
+            m.addAction(dock.toggleViewAction())
+        m = mb.addMenu("&Analysis")
+        for act in (self.act_analyze, self.act_reanalyze, self.act_cancel):
+            m.addAction(act)
+        m.addSeparator()
+        for act in (self.act_preview, self.act_rect, self.act_poly, self.act_clear_roi):
+            m.addAction(act)
+        m = mb.addMenu("&Settings")
+        m.addAction(self.act_settings)
+        m.addAction(self.act_model)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_about)
+        m.addAction(self.act_logs)
+
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for act in (self.act_open, self.act_open_folder):
+            tb.addAction(act)
+        tb.addSeparator()
+        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
+            tb.addAction(act)
+        tb.addSeparator()
+        for act in (self.act_analyze, self.act_rect, self.act_poly, self.act_preview, self.act_cancel):
+            tb.addAction(act)
+        self.toolbar = tb
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.cursor_label = QLabel()
+        self.cursor_label.setMinimumWidth(230)
+        self.progress = JobProgress()
+        self.progress.cancel_requested.connect(self.cancel_job)
+        self.device_label = DeviceLabel()
+        sb.addPermanentWidget(self.cursor_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.device_label)
+
+    def _connect_host(self) -> None:
+        h = self.host
+        h.device_ready.connect(self._on_device)
+        h.model_ready.connect(self._on_model_ready)
+        h.model_missing.connect(self._on_model_missing)
+        h.plan_ready.connect(self._on_plan_ready)
+        h.scheduler_ready.connect(self._on_scheduler_ready)
+        h.batch_ready.connect(self._on_batch)
+        h.patch_results.connect(self._on_patch_results)
+        h.progress_changed.connect(self._on_progress)
+        h.job_finished.connect(self._on_job_finished)
+        h.job_failed.connect(self._on_job_failed)
+        h.busy_changed.connect(lambda _: self._update_actions())
+
+    # ===== requests built from the settings ===================================================================
+    def _model_request(self) -> ModelRequest:
+        if self._model_request_override is not None:
+            return self._model_request_override
+        return self.settings.model_request(self._model_spec)
+
+    def analysis_request(self) -> AnalysisRequest:
+        return self.settings.analysis_request(self.roi, **self._analysis_overrides)
+
+    # ===== opening ===================================================================================================
+    def open_file_dialog(self) -> None:
+        start = str(Path(self.settings.recent_files()[0]).parent) if self.settings.recent_files() else ""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open slides or images", start, _open_dialog_filter())
+        if paths:
+            self.open_paths(paths)
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of slides or patches")
+        if folder:
+            self.open_paths([folder])
+
+    def open_paths(self, paths: list[str], *, auto_classify: bool | None = None) -> bool:
+        """Open files and folders: one slide, a slide list, or the patch gallery. False on failure."""
+        try:
+            target = resolve_open(paths)
+        except ChaoyangError as exc:
+            self.report_error("Cannot open", str(exc))
+            return False
+        recent = paths[0] if len(paths) == 1 else str(target.paths[0])
+        self.settings.add_recent_file(str(Path(recent).resolve()))
+        self.welcome.set_recent(self.settings.recent_files())
+        if target.kind == KIND_SLIDE:
+            self.slides_dock.hide()
+            return self.open_slide_file(str(target.paths[0]))
+        if target.kind == KIND_SLIDES:
+            note = (f"{target.skipped_patches} small image(s) not listed: open their folder to see them as patches."
+                    if target.skipped_patches else "")
+            self.slide_list.set_slides(list(target.paths), target.folder, note)
+            self.slides_dock.show()
+            self.resizeDocks([self.slides_dock], [250], Qt.Orientation.Horizontal)
+            return self.open_slide_file(str(target.paths[0]))
+        self.slides_dock.hide()
+        return self.open_gallery(target, auto_classify=auto_classify)
+
+    def _leave_current(self) -> None:
+        """Stop what the current slide or gallery was doing."""
+        for job in (self._analysis_job, self._preview_job, self._patch_job):
+            if job:
+                self.host.cancel(job)
+        self._analysis_job = self._preview_job = self._patch_job = 0
+        self.progress.finish()
+        self._dismiss_banner()
+        self.scheduler = None
+
+    def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
+        from chaoyang_desktop.core.slide import open_slide
+
+        mpp = mpp if mpp is not None else self._cli_mpp
+        try:
+            slide = open_slide(path, mpp=mpp, assumed_mpp=NOMINAL_MPP)
+        except ChaoyangError as exc:
+            self.report_error("Cannot open the slide", str(exc))
+            return False
+        self._leave_current()
+        old = self.slide
+        self.slide, self.slide_path, self._slide_mpp = slide, path, mpp
+        self.plan = self.result = self.layer = self.preview_plan = None
+        self.roi = None
+        self.slide_view.set_slide(slide)
+        if old is not None:
+            old.close()
+        self.host.close_slide()
+        self.properties_panel.set_slide(slide)
+        self.summary_panel.clear()
+        self.inspector.clear()
+        self.slide_list.mark_current(path)
+        self.stack.setCurrentIndex(PAGE_SLIDE)
+        for dock in self._slide_docks:
+            dock.show()
+        self.inspector_dock.raise_()
+        self.setWindowTitle(f"{Path(path).name} \u2014 {APP_NAME}")
+        self.slide_view.setFocus()
+        note = ""
+        if slide.mpp is None:
+            note = "This slide has no pixel size: set it in Slide properties before analysing."
+            self.properties_dock.raise_()
+        elif slide.mpp_assumed:
+            note = f"Pixel size not in the file: {slide.mpp:g} \u00b5m/px assumed (set it in Slide properties)."
+        self.statusBar().showMessage(note or f"Opened {Path(path).name}: {slide.dimensions[0]:,} \u00d7 "
+                                     f"{slide.dimensions[1]:,} px, {slide.vendor}", 8000)
+        self._update_actions()
+        self.slide_opened.emit(path)
+        return True
+
+    def _on_thumbnail_ready(self) -> None:
+        """The slide is on screen: look for a stored analysis of it (planned with this thumbnail)."""
+        if self.slide is not None and self.slide.mpp is not None and not self._analysis_job:
+            self.request_preview(lookup_cache=True)
+
+    def open_gallery(self, target: OpenTarget, auto_classify: bool | None = None) -> bool:
+        from chaoyang_desktop.core.patches import find_images
+
+        self._leave_current()
+        self._close_slide()
+        images, problems = find_images([target.folder] if target.folder is not None else list(target.paths))
+        self.gallery.set_patches([str(p) for p in images], problems)
+        self.gallery.set_classes(self.style_.class_names, self.style_.class_colors)
+        self.stack.setCurrentIndex(PAGE_GALLERY)
+        self.cursor_label.setText("")
+        for dock in self._slide_docks:
+            dock.hide()
+        name = target.folder.name if target.folder is not None else Path(target.paths[0]).name
+        self.setWindowTitle(f"{name} \u2014 {APP_NAME}")
+        self.statusBar().showMessage(f"{len(images)} patch image(s)", 6000)
+        self._update_actions()
+        self.gallery_opened.emit()
+        go = self.settings.get("ui/classify_patches_on_open") if auto_classify is None else auto_classify
+        if go and images:
+            self.classify_patches()
+        return True
+
+    def _close_slide(self) -> None:
+        if self.slide is not None:
+            self.slide_view.set_slide(None)
+            self.slide.close()
+            self.slide = None
+            self.slide_path = None
+            self.host.close_slide()
+        self.plan = self.result = self.layer = self.preview_plan = None
+        self.roi = None
+
+    def close_current(self) -> None:
+        self._leave_current()
+        self._close_slide()
+        self.gallery.set_patches([])
+        self.slides_dock.hide()
+        for dock in self._slide_docks:
+            dock.hide()
+        self.stack.setCurrentIndex(PAGE_WELCOME)
+        self.setWindowTitle(APP_NAME)
+        self._update_actions()
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self.settings.recent_files()
+        for p in recent:
+            act = self.recent_menu.addAction(Path(p).name)
+            act.setToolTip(p)
+            act.setStatusTip(p)
+            act.triggered.connect(lambda _=False, p=p: self.open_paths([p]))
+        if recent:
+            self.recent_menu.addSeparator()
+            clear = self.recent_menu.addAction("Clear Recent")
+            clear.triggered.connect(self._clear_recent)
+        else:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _clear_recent(self) -> None:
+        self.settings.clear_recent_files()
+        self.welcome.set_recent([])
+
+    # ----- drag and drop ---------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:  # noqa: N802
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            # Open after the drop returns, so the drag source is not kept waiting.
+            QTimer.singleShot(0, lambda: self.open_paths(paths))
+
+    # ===== analysis ==================================================================================================
+    def analyze(self, confirm: bool | None = None) -> None:
+        """Analyse the slide (or the region drawn); in the gallery, classify the patches."""
+        if self.stack.currentIndex() == PAGE_GALLERY:
+            self.classify_patches()
+            return
+        if self.slide is None:
+            self.open_file_dialog()
+            return
+        if self.slide.mpp is None:
+            self.report_error("Pixel size needed", self._missing_mpp_message())
+            self.properties_dock.raise_()
+            return
+        ask = self.settings.get("ui/confirm_analysis") if confirm is None else confirm
+        if ask and self.interactive and not self._awaiting_confirm:
+            self._awaiting_confirm = True
+            self.banner_label.setText("Preparing the preview of tissue and tiles\u2026")
+            self.banner.show()
+            self.banner_run.setFocus()
+            self.request_preview(lookup_cache=False)
+            return
+        self.run_analysis()
+
+    def _missing_mpp_message(self) -> str:
+        assert self.slide is not None
+        try:
+            self.slide.require_mpp()
+        except ChaoyangError as exc:
+            return str(exc)
+        return ""
+
+    def run_analysis(self, fresh: bool = False) -> None:
+        if self.slide is None or self.slide_path is None:
+            return
+        if self.slide.mpp is None:
+            self.report_error("Pixel size needed", self._missing_mpp_message())
+            return
+        self._dismiss_banner()
+        if not self.act_preview.isChecked():
+            self.slide_view.set_preview(None)
+        self._preview_job = 0
+        job = SlideJob(self.slide_path, self._slide_mpp, self._model_request(), self.analysis_request(), fresh=fresh)
+        self.scheduler = None
+        self._analysis_job = self.host.submit(job)
+        self._pending_after_model = "slide"
+        self._run_started = time.perf_counter()
+        self.progress.start("Analysing", "tiles")
+        self.statusBar().showMessage("Loading the model\u2026")
+        self._update_actions()
+
+    def cancel_job(self) -> None:
+        """Cancel the running analysis or classification (the partial result is kept)."""
+        for job in (self._analysis_job, self._patch_job):
+            if job:
+                self.host.cancel(job)
+                self.progress.set_cancelling()
+
+    def classify_patches(self) -> None:
+        paths = self.gallery.paths
+        if not paths:
+            return
+        self.gallery.clear_results()
+        self._patch_job = self.host.submit(PatchJob(tuple(paths), self._model_request(),
+                                                    workers=self.settings.get("analysis/workers")))
+        self._pending_after_model = "patches"
+        self._run_started = time.perf_counter()
+        self.progress.start("Classifying", "patches", total=len(paths))
+        self._update_actions()
+
+    def request_preview(self, lookup_cache: bool = False) -> None:
+        """Plan the analysis on the worker (tissue mask, tile grid); optionally look up the cache."""
+        if self.slide_path is None or self.slide is None or self.slide.mpp is None:
+            return
+        if self._analysis_job and self.host.is_busy():
+            # The running analysis already has a plan: show that one.
+            if self.plan is not None and (self.act_preview.isChecked() or self._awaiting_confirm):
+                self.slide_view.set_preview(PlanPreview.from_plan(self.plan))
+            return
+        # Settings are validated on the worker; bad values come back as a job error.
+        # The view reads thumbnail(THUMB_SIDE) = the pipeline's THUMB_MAX_SIDE; a test checks they agree.
+        job = SlideJob(self.slide_path, self._slide_mpp, self._model_request(), self.analysis_request(),
+                       preview_only=True, lookup_cache=lookup_cache, thumbnail=self.slide_view.thumbnail_array)
+        self._preview_job = self.host.submit(job)
+
+    def _dismiss_banner(self) -> None:
+        self._awaiting_confirm = False
+        self.banner.hide()
+        if not self.act_preview.isChecked():
+            self.slide_view.set_preview(None)
+
+    def _toggle_preview(self, on: bool) -> None:
+        if on:
+            if self.preview_plan is not None and self._preview_matches():
+                self.slide_view.set_preview(PlanPreview.from_plan(self.preview_plan))
+            else:
+                self.request_preview()
+        elif not self._awaiting_confirm:
+            self.slide_view.set_preview(None)
+
+    def _preview_matches(self) -> bool:
+        # preview_plan is dropped whenever the region or the settings change.
+        return self.preview_plan is not None
+
+    # ----- worker signals ---------------------------------------------------------------------------------------
+    def _on_device(self, info: DeviceInfo) -> None:
+        warning = info.note if (info.fell_back or not info.is_gpu) else ""
+        self.device_label.set_device(info.description, warning)
+        if info.fell_back:
+            self.statusBar().showMessage(f"Running on the CPU: {info.note}", 10000)
+
+    def _on_model_ready(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self._use_classes(profile.class_names, profile.class_colors)
+
+    def _use_classes(self, names: tuple[str, ...], default_colors: tuple[str, ...]) -> None:
+        """A model with other classes than shown: new legend rows, keeping the other controls."""
+        if names == self.style_.class_names:
+            return
+        colors = self.settings.class_colors(tuple(names), tuple(default_colors))
+        self.overlay_panel.set_style(OverlayStyle.for_classes(tuple(names), colors).replace(
+            opacity=self.style_.opacity, alpha_by_confidence=self.style_.alpha_by_confidence,
+            min_confidence=self.style_.min_confidence, show=self.style_.show))
+
+    def _on_model_missing(self, job_id: int, message: str) -> None:
+        if job_id not in (self._analysis_job, self._patch_job, self._preview_job):
+            return
+        self._analysis_job = self._patch_job = 0
+        self.progress.finish()
+        self._update_actions()
+        self.analysis_finished.emit("model-missing")
+        if not self.interactive:
+            self.report_error("Model not available", message)
+            return
+        self.show_model_dialog(message)
+
+    def show_model_dialog(self, message: str) -> None:
+        from chaoyang_desktop.gui.model_dialog import ModelDialog
+
+        repo = self._model_request().spec or None
+        from chaoyang_desktop.core.model_source import looks_like_repo_id
+        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+
+        dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.model_chosen.connect(self._on_model_chosen)
+        self.model_dialog = dialog
+        dialog.open()
+
+    def _on_model_chosen(self, spec: str) -> None:
+        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+
+        self._model_spec = None if spec == DEFAULT_MODEL_ID else spec
+        self.settings.set("model/spec", "" if spec == DEFAULT_MODEL_ID else spec)
+        self._model_request_override = None
+        self.statusBar().showMessage(f"Model: {spec}", 8000)
+        again = self._pending_after_model
+        if again == "slide" and self.slide is not None:
+            self.run_analysis()
+        elif again == "patches" and self.stack.currentIndex() == PAGE_GALLERY:
+            self.classify_patches()
+
+    def _on_plan_ready(self, job_id: int, ready: PlanReady) -> None:
+        plan = ready.plan
+        if job_id == self._preview_job:
+            self.preview_plan = plan
+            if self.act_preview.isChecked() or self._awaiting_confirm:
+                self.slide_view.set_preview(PlanPreview.from_plan(plan))
+            if self._awaiting_confirm:
+                self._describe_plan_in_banner(plan, ready)
+            if ready.from_cache and (self.result is None or not self._analysis_job):
+                self._adopt_result(plan, ready)
+                done = int(np.count_nonzero(ready.status == TILE_DONE))
+                if done == plan.n_tiles:
+                    self.statusBar().showMessage("Showing the stored analysis of this slide (same model and settings).", 10000)
+                else:
+                    self.statusBar().showMessage(f"A previous analysis stopped after {done} of {plan.n_tiles} tiles; "
+                                                 "Analyze resumes it.", 10000)
+            return
+        if job_id != self._analysis_job:
+            return
+        self.plan = plan
+        if self.act_preview.isChecked():
+            self.slide_view.set_preview(PlanPreview.from_plan(plan))
+        self._adopt_result(plan, ready)
+        done_before = int(np.count_nonzero(ready.status != TILE_PENDING))
+        self.progress.set_total(plan.n_tiles, done_before)
+        self._run_started = time.perf_counter()
+        if plan.n_tiles == 0:
+            self.statusBar().showMessage("No tissue tiles to analyse: lower the tissue threshold in Settings, "
+                                         "or draw a region over tissue.", 10000)
+        else:
+            self.statusBar().showMessage(f"Analysing {plan.n_tiles:,} tiles of {plan.provenance.tile_um:.0f} \u00b5m"
+                                         f" at pyramid level {plan.grid.level}\u2026")
+
+    def _describe_plan_in_banner(self, plan: AnalysisPlan, ready: PlanReady) -> None:
+        n = plan.n_tiles
+        where = "in the region drawn" if self.roi is not None else "in the whole slide"
+        area = n * (plan.provenance.tile_um / 1000.0) ** 2
+        cached = ""
+        if ready.from_cache:
+            done = int(np.count_nonzero(ready.status == TILE_DONE))
+            cached = " Stored result found: shown at once." if done == n else f" {done} done in an earlier run: resumes."
+        self.banner_label.setText(
+            f"<b>{n:,} tissue tiles</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} in the grid), "
+            f"{plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
+            f"Blue: tissue found; outlined: tiles to classify.{cached}")
+        self.banner_run.setEnabled(n > 0)
+
+    def _adopt_result(self, plan: AnalysisPlan, ready: PlanReady) -> None:
+        """Mirror the worker's result on this thread and show it."""
+        import dataclasses
+
+        empty = plan.empty_result()
+        self.result = dataclasses.replace(empty, probs=np.array(ready.probs, dtype=np.float32, copy=True),
+                                          status=np.array(ready.status, dtype=np.uint8, copy=True),
+                                          errors=dict(ready.errors))
+        self.plan = plan
+        self._use_classes(plan.provenance.class_names, plan.provenance.class_colors)
+        self.layer = HeatmapLayer(plan.grid, self.style_)
+        self.slide_view.set_heatmap(self.layer)
+        self.inspector.clear()
+        self.slide_view.set_selected_tile(None)
+        self.refresh_heatmap()
+
+    def _on_scheduler_ready(self, job_id: int, scheduler: TileScheduler) -> None:
+        if job_id == self._analysis_job:
+            self.scheduler = scheduler
+            self.prioritise_visible_tiles()
+
+    def _on_batch(self, job_id: int, update: BatchUpdate) -> None:
+        if job_id != self._analysis_job or self.result is None:
+            return
+        if len(update.indices):
+            self.result.set_batch(update.indices, update.probs)
+        for i, msg in update.failed:
+            self.result.set_failed(i, msg)
+        self.progress.update_progress(update.done, update.total, update.elapsed_s)
+        if not self._refresh_timer.isActive():
+            self._refresh_timer.start()
+
+    def _on_patch_results(self, job_id: int, results: list[Any]) -> None:
+        if job_id == self._patch_job:
+            self.gallery.add_results(results)
+
+    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
+        if job_id == self._patch_job:
+            self.progress.update_progress(done, total, elapsed)
+
+    def _on_job_finished(self, job_id: int, status: str, payload: object) -> None:
+        if job_id == self._analysis_job:
+            self._analysis_job = 0
+            self.scheduler = None
+            if isinstance(payload, SlideOutcome) and self.result is not None and self.plan is not None:
+                self.result.probs[...] = payload.probs
+                self.result.status[...] = payload.status
+                self.result.errors = dict(payload.errors)
+            self._refresh_timer.stop()
+            self.refresh_heatmap()
+            self.progress.finish()
+            self._report_finished(status, payload)
+            self._update_actions()
+            self.analysis_finished.emit(status)
+        elif job_id == self._patch_job:
+            self._patch_job = 0
+            self.progress.finish()
+            n = len(self.gallery.results())
+            took = time.perf_counter() - self._run_started
+            self.statusBar().showMessage(
+                f"Classified {n} patch(es) in {took:.1f} s" if status == STATUS_DONE
+                else f"Classification cancelled after {n} patch(es)", 10000)
+            self._update_actions()
+            self.analysis_finished.emit(status)
+        elif job_id == self._preview_job:
+            self._preview_job = 0
+
+    def _report_finished(self, status: str, payload: object) -> None:
+        r = self.result
+        if r is None:
+            return
+        took = time.perf_counter() - self._run_started
+        if isinstance(payload, SlideOutcome) and payload.from_cache:
+            msg = f"Stored analysis shown ({r.n_tiles:,} tiles; same slide, model and settings)."
+        elif status == STATUS_CANCELLED:
+            msg = (f"Analysis cancelled: {r.n_done:,} of {r.n_tiles:,} tiles done. "
+                   "They are kept; Analyze resumes from there.")
+        else:
+            rate = f", {r.n_tiles / took:.1f} tiles/s" if took > 0 and r.n_tiles else ""
+            msg = f"Analysis finished: {r.n_done:,} tiles in {took:.1f} s{rate}."
+        if r.n_failed:
+            msg += f" {r.n_failed} tile(s) could not be read (see the log)."
+        self.statusBar().showMessage(msg, 15000)
+
+    def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
+        if job_id not in (self._analysis_job, self._patch_job, self._preview_job):
+            return
+        if job_id == self._preview_job:
+            self._preview_job = 0
+            if self._awaiting_confirm:
+                self._dismiss_banner()
+            self.report_error("Cannot preview the analysis", message, details)
+            return
+        self._analysis_job = self._patch_job = 0
+        self.scheduler = None
+        self.progress.finish()
+        self._update_actions()
+        self.report_error("Analysis failed", message, details)
+        self.analysis_finished.emit("failed")
+
+    # ----- live heatmap --------------------------------------------------------------------------------------------
+    def refresh_heatmap(self) -> None:
+        """Rebuild the heatmap image and the summary from the mirrored result (coalesced)."""
+        r = self.result
+        if r is None or self.layer is None:
+            return
+        started = time.perf_counter()
+        hm, cnt = r.heatmap()
+        pending = None
+        waiting = r.status == TILE_PENDING
+        if np.any(waiting) and self._analysis_job:
+            pending = pending_cells(r.grid, r.t_col[waiting], r.t_row[waiting])
+        self.layer.set_cells(hm, cnt, pending)
+        self.layer.set_style(self.style_)
+        self.slide_view.heatmap_changed()
+        note = ""
+        if r.provenance.mpp_assumed:
+            note = f"Areas assume {r.provenance.mpp:g} \u00b5m/px (not in the file)."
+        self.summary_panel.set_summary(r.summary(), self.style_.class_colors, note)
+        # Huge slides with overlapping tiles take longer to summarise: then refresh less often, so
+        # the GUI thread stays mostly idle (at most a fifth of its time goes here).
+        took_ms = 1000.0 * (time.perf_counter() - started)
+        self._refresh_timer.setInterval(max(REFRESH_MS, min(5000, round(5 * took_ms))))
+        self.heatmap_refreshed.emit()
+
+    def _on_style_changed(self, style: OverlayStyle) -> None:
+        self.style_ = style
+        self.act_heatmap.blockSignals(True)
+        self.act_heatmap.setChecked(style.show)
+        self.act_heatmap.blockSignals(False)
+        self.settings.set("overlay/opacity", style.opacity)
+        self.settings.set("overlay/alpha_by_confidence", style.alpha_by_confidence)
+        self.settings.set("overlay/min_confidence", style.min_confidence)
+        if self.layer is not None:
+            self.layer.set_style(style)
+            self.slide_view.heatmap_changed()
+        if self.summary_panel.summary is not None:
+            self.summary_panel.set_summary(self.summary_panel.summary, style.class_colors,
+                                           self.summary_panel.totals.text().partition("\n")[2])
+        self.gallery.set_classes(style.class_names, style.class_colors)
+        self.inspector.set_classes(style.class_names, style.class_colors)
+
+    # ----- tiles in view first -----------------------------------------------------------------------------------
+    def _on_view_changed(self) -> None:
+        if self.scheduler is not None and not self._prioritise_timer.isActive():
+            self._prioritise_timer.start()
+        self._update_minimap_visibility()
+
+    def visible_pending_tiles(self) -> np.ndarray:
+        """Indices of pending tiles that intersect the view, nearest to its centre first."""
+        r = self.result
+        if r is None:
+            return np.empty(0, dtype=np.int64)
+        x0, y0, x1, y1 = self.slide_view.state.visible_l0_rect()
+        rects = r.rects()
+        hit = ((rects[:, 0] < x1) & (rects[:, 0] + rects[:, 2] > x0) & (rects[:, 1] < y1)
+               & (rects[:, 1] + rects[:, 3] > y0) & (r.status == TILE_PENDING))
+        idx = np.flatnonzero(hit)
+        if len(idx) == 0:
+            return idx
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        d = (rects[idx, 0] + rects[idx, 2] / 2 - cx) ** 2 + (rects[idx, 1] + rects[idx, 3] / 2 - cy) ** 2
+        return idx[np.argsort(d, kind="stable")]
+
+    def prioritise_visible_tiles(self) -> None:
+        if self.scheduler is None:
+            return
+        idx = self.visible_pending_tiles()
+        if len(idx):
+            self.scheduler.prioritise(idx.tolist())
+
+    # ----- regions of interest -----------------------------------------------------------------------------------
+    def _draw_mode(self, mode: str, on: bool) -> None:
+        if on:
+            self.slide_view.set_mode(mode)
+            self.statusBar().showMessage(
+                "Drag a rectangle over the region to analyse (Esc cancels)." if mode == MODE_RECT else
+                "Click the corners of the region; double-click, Enter or a click on the first corner closes it; "
+                "Backspace removes a corner, Esc cancels.", 15000)
+        elif self.slide_view.mode == mode:
+            self.slide_view.set_mode(MODE_PAN)
+
+    def _on_mode_changed(self, mode: str) -> None:
+        for act, m in ((self.act_rect, MODE_RECT), (self.act_poly, MODE_POLYGON)):
+            act.blockSignals(True)
+            act.setChecked(mode == m)
+            act.blockSignals(False)
+
+    def set_roi_points(self, points: np.ndarray) -> None:
+        from chaoyang_desktop.core.roi import Roi
+
+        try:
+            roi = Roi.from_polygon_points(points)
+        except ChaoyangError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return
+        self.roi = roi
+        self.slide_view.set_roi([p.exterior for p in roi.polygons])
+        mpp = self.slide.mpp if self.slide is not None else None
+        area = f" ({roi.area_l0() * (mpp / 1000.0) ** 2:.3f} mm\u00b2)" if mpp else ""
+        self.statusBar().showMessage(f"Region drawn{area}. Analyze classifies the tissue inside it.", 10000)
+        self.preview_plan = None
+        if self.act_preview.isChecked():
+            self.request_preview()
+        self._update_actions()
+
+    def clear_roi(self) -> None:
+        self.roi = None
+        self.slide_view.set_roi([])
+        self.preview_plan = None
+        if self.act_preview.isChecked():
+            self.request_preview()
+        self._update_actions()
+
+    # ----- inspection ----------------------------------------------------------------------------------------------
+    def tile_at(self, l0_x: float, l0_y: float) -> int | None:
+        """Index of the analysed tile under a point (with overlap: the done one centred nearest)."""
+        r = self.result
+        if r is None or r.n_tiles == 0:
+            return None
+        rects = r.rects()
+        inside = np.flatnonzero((rects[:, 0] <= l0_x) & (l0_x < rects[:, 0] + rects[:, 2])
+                                & (rects[:, 1] <= l0_y) & (l0_y < rects[:, 1] + rects[:, 3]))
+        if len(inside) == 0:
+            return None
+        done = r.status[inside] == TILE_DONE
+        cand = inside[done] if np.any(done) else inside
+        cx = rects[cand, 0] + rects[cand, 2] / 2
+        cy = rects[cand, 1] + rects[cand, 3] / 2
+        return int(cand[np.argmin((cx - l0_x) ** 2 + (cy - l0_y) ** 2)])
+
+    def inspect_at(self, l0_x: float, l0_y: float) -> None:
+        i = self.tile_at(l0_x, l0_y)
+        r = self.result
+        if i is None or r is None or self.slide is None:
+            self.slide_view.set_selected_tile(None)
+            if r is not None:
+                self.inspector.clear("No analysed tile here: only tissue tiles are classified.")
+            return
+        x, y, w, h = (int(v) for v in r.rects()[i])
+        status = {TILE_DONE: "done", TILE_FAILED: "failed"}.get(int(r.status[i]), "pending")
+        probs = tuple(float(p) for p in r.probs[i]) if status == "done" else None
+        info = TileInfo(i, int(r.t_col[i]), int(r.t_row[i]), (x, y, w, h), r.provenance.tile_um, status, probs,
+                        r.errors.get(i), self.style_.class_names, self.style_.class_colors, float(r.tissue[i]))
+        self.inspector.show_tile(info)
+        self.slide_view.set_selected_tile((x, y, w, h))
+        self._inspect_request = self.slide_view.loader.request_region(x, y, 0, w, h)
+        self.inspector_dock.show()
+        self.inspector_dock.raise_()
+
+    def _on_region_ready(self, rid: int, rgb: np.ndarray) -> None:
+        if rid == self._inspect_request:
+            self.inspector.set_pixels(rgb)
+
+    def _on_region_failed(self, rid: int, message: str) -> None:
+        if rid == self._inspect_request:
+            self.inspector.set_pixels_failed(message)
+
+    def _on_cursor_moved(self, l0_x: float, l0_y: float) -> None:
+        if self.slide is None:
+            return
+        w, h = self.slide.dimensions
+        if not (0 <= l0_x < w and 0 <= l0_y < h):
+            self.cursor_label.setText("")
+            return
+        text = f"x {l0_x:,.0f}  y {l0_y:,.0f} px"
+        if self.slide.mpp:
+            text += f"  ({l0_x * self.slide.mpp / 1000:.2f}, {l0_y * self.slide.mpp / 1000:.2f} mm)"
+        self.cursor_label.setText(text)
+
+    # ----- slide properties -------------------------------------------------------------------------------------------
+    def _on_mpp_override(self, mpp: float | None) -> None:
+        if self.slide_path is None:
+            return
+        path = self.slide_path
+        self._cli_mpp = None
+        self.open_slide_file(path, mpp=mpp)
+        self.properties_dock.show()
+        self.properties_dock.raise_()
+
+    # ===== misc ====================================================================================================
+    def _set_minimap(self, on: bool) -> None:
+        self._update_minimap_visibility()
+
+    def _update_minimap_visibility(self) -> None:
+        """The minimap only helps when part of the slide is off screen."""
+        st = self.slide_view.state
+        x0, y0, x1, y1 = st.visible_l0_rect()
+        whole = x0 <= 0 and y0 <= 0 and x1 >= st.l0_width and y1 >= st.l0_height
+        show = self.act_minimap.isChecked() and self.slide is not None and not whole \
+            and self.slide_view.thumbnail_array is not None
+        self.slide_view.minimap.setVisible(show)
+
+    def _update_actions(self) -> None:
+        has_slide = self.slide is not None and self.stack.currentIndex() == PAGE_SLIDE
+        in_gallery = self.stack.currentIndex() == PAGE_GALLERY
+        running = bool(self._analysis_job or self._patch_job)
+        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out, self.act_rect, self.act_poly,
+                    self.act_preview, self.act_reanalyze):
+            act.setEnabled(has_slide)
+        self.act_analyze.setEnabled(has_slide or in_gallery)
+        self.act_analyze.setText("&Classify Patches" if in_gallery else "&Analyze")
+        self.act_analyze.setIconText("Classify" if in_gallery else "Analyze")
+        self.act_clear_roi.setEnabled(has_slide and self.roi is not None)
+        self.act_cancel.setEnabled(running)
+        self.act_close.setEnabled(self.slide is not None or in_gallery)
+        self._update_minimap_visibility()
+
+    def report_error(self, title: str, message: str, details: str = "") -> None:
+        """Show the engine's message in a dialog (or only record it in scripted mode)."""
+        self.last_error = message
+        if self.interactive:
+            show_error(self, title, message, details)
+        else:
+            log.error("%s: %s", title, message)
+        self.error_shown.emit(message)
+
+    def open_settings(self) -> None:
+        from chaoyang_desktop.gui.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.settings, self.style_.class_names, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(self._settings_applied)
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def _settings_applied(self) -> None:
+        names = self.style_.class_names
+        defaults = self.profile.class_colors if self.profile is not None else default_colors(names)
+        colors = self.settings.class_colors(names, defaults)
+        self._model_spec = self._model_spec if self._model_request_override else None
+        self.overlay_panel.set_style(self.style_.replace(class_colors=colors))
+        self.preview_plan = None
+        if self.act_preview.isChecked():
+            self.request_preview()
+        self.host.probe_device(self._model_request().device)
+        self.statusBar().showMessage("Settings saved. They apply to the next analysis.", 8000)
+
+    def show_about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Chaoyang Desktop")
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setText(
+            f"<h3>Chaoyang Desktop {__version__}</h3>"
+            "<p>Classifies colon H&amp;E tissue (Normal, Serrated, Adenocarcinoma, Adenoma) with a Vision "
+            "Transformer fine-tuned on the Chaoyang dataset.</p>"
+            f"<p><b>{RESEARCH_NOTICE}</b></p>"
+            "<p>The model weights are not part of this application; they are downloaded to this computer "
+            "under their own non-commercial licence.</p>")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+
+    def open_log_folder(self) -> None:
+        from chaoyang_desktop.core.paths import log_dir
+
+        folder = log_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # ===== lifetime ===================================================================================================
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        """Cancel the running job, stop the worker and the readers, then close; never hangs on a batch."""
+        self.settings.set_window_state(self.saveGeometry(), self.saveState())
+        self.settings.sync()
+        self._refresh_timer.stop()
+        self._prioritise_timer.stop()
+        self.hide()  # the window goes away at once; the worker may finish its current batch
+        self.host.shutdown()
+        self.slide_view.loader.shutdown()
+        self.gallery.shutdown()
+        if self.slide is not None:
+            self.slide.close()
+            self.slide = None
+        event.accept()
+
+    def restore_layout(self) -> None:
+        geometry, state = self.settings.window_state()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+        for dock in self._slide_docks:
+            dock.hide()
+        self.slides_dock.hide()

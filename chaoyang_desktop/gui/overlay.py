@@ -1,0 +1,173 @@
+"""The heatmap overlay: what it shows (:class:`OverlayStyle`) and its one small image (:class:`HeatmapLayer`).
+
+The layer holds the per-cell class probabilities of the current analysis (``hm_`` space: one cell
+per stride step, see :mod:`chaoyang_desktop.core.tiling`) and turns them into ONE RGBA image with
+one pixel per cell. The slide view scales that image onto the slide with a single ``drawImage``,
+so it stays aligned at every zoom and costs nothing to repaint. Overlay controls only rebuild
+this small image; batches of a running analysis replace the probabilities and rebuild it too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtGui import QColor, QImage
+
+from chaoyang_desktop.core.tiling import GridSpec
+from chaoyang_desktop.gui.colormap import VIRIDIS, apply_lut
+
+MODE_TOP = "top"
+MODE_PROBABILITY = "probability"
+
+#: Cells still waiting for the model during a run: a faint grey veil, so progress is visible.
+PENDING_RGBA = (150, 150, 150, 60)
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    c = QColor(color)
+    return c.red(), c.green(), c.blue()
+
+
+@dataclass(frozen=True)
+class OverlayStyle:
+    """Every overlay control in one value; the overlay panel edits it, the layer renders it.
+
+    Attributes:
+        class_names: The model's classes, in index order.
+        class_colors: ``#rrggbb`` per class.
+        visible: Per class, whether its cells are drawn (top-class mode).
+        opacity: Overall opacity of a cell, 0..1.
+        alpha_by_confidence: Multiply the opacity by the cell's confidence (top-class
+            probability; in probability mode the shown probability).
+        min_confidence: Cells whose confidence (or shown probability) is below this are hidden.
+        mode: ``"top"`` (colour of the top class) or ``"probability"`` (one class's probability
+            on a colour map).
+        prob_class: The class shown in probability mode.
+        show: Master switch.
+    """
+
+    class_names: tuple[str, ...]
+    class_colors: tuple[str, ...]
+    visible: tuple[bool, ...]
+    opacity: float = 0.4
+    alpha_by_confidence: bool = True
+    min_confidence: float = 0.0
+    mode: str = MODE_TOP
+    prob_class: int = 0
+    show: bool = True
+
+    @classmethod
+    def for_classes(cls, names: tuple[str, ...], colors: tuple[str, ...]) -> OverlayStyle:
+        return cls(tuple(names), tuple(colors), (True,) * len(names))
+
+    def replace(self, **changes: object) -> OverlayStyle:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def render_cells(hm_probs: np.ndarray, hm_count: np.ndarray, style: OverlayStyle,
+                 hm_pending: np.ndarray | None = None) -> np.ndarray:
+    """The overlay as uint8 RGBA ``(hm_rows, hm_cols, 4)``, not premultiplied.
+
+    Args:
+        hm_probs: ``(rows, cols, C)`` per-cell probabilities, NaN where no done tile covers it.
+        hm_count: ``(rows, cols)`` done tiles covering each cell (0: uncovered).
+        style: What to show.
+        hm_pending: Optional ``(rows, cols)`` bool, cells that pending tiles will cover.
+    """
+    rows, cols = hm_count.shape
+    out = np.zeros((rows, cols, 4), dtype=np.uint8)
+    if hm_pending is not None:
+        out[hm_pending & (hm_count == 0)] = PENDING_RGBA
+    covered = hm_count > 0
+    if not style.show or not np.any(covered):
+        return out
+    probs = hm_probs[covered]
+    if style.mode == MODE_PROBABILITY:
+        k = min(max(0, style.prob_class), probs.shape[1] - 1)
+        value = probs[:, k].astype(np.float64)
+        rgb = apply_lut(value, VIRIDIS)
+        keep = value >= style.min_confidence
+    else:
+        label = np.argmax(probs, axis=1)
+        value = np.max(probs, axis=1).astype(np.float64)
+        palette = np.array([hex_to_rgb(c) for c in style.class_colors], dtype=np.uint8)
+        rgb = palette[label]
+        visible = np.asarray(style.visible, dtype=bool)
+        keep = (value >= style.min_confidence) & visible[label]
+    alpha = style.opacity * (value if style.alpha_by_confidence else np.ones_like(value))
+    cell = np.zeros((len(value), 4), dtype=np.uint8)
+    cell[:, :3] = rgb
+    cell[:, 3] = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
+    cell[~keep] = 0
+    # Hidden covered cells show the slide, not the pending veil.
+    out[covered] = cell
+    return out
+
+
+def rgba_to_qimage(rgba: np.ndarray) -> QImage:
+    """An owned, premultiplied QImage of a uint8 RGBA array (built on the GUI thread)."""
+    rgba = np.ascontiguousarray(rgba)
+    h, w = rgba.shape[:2]
+    img = QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
+    return img.convertToFormat(QImage.Format.Format_ARGB32_Premultiplied)
+
+
+class HeatmapLayer:
+    """Per-cell probabilities of one analysis and the small image drawn from them."""
+
+    def __init__(self, grid: GridSpec, style: OverlayStyle) -> None:
+        self.grid = grid
+        self.style = style
+        self.hm_probs = np.full((grid.hm_rows, grid.hm_cols, len(style.class_names)), np.nan, dtype=np.float32)
+        self.hm_count = np.zeros((grid.hm_rows, grid.hm_cols), dtype=np.int32)
+        self.hm_pending: np.ndarray | None = None
+        self._image: QImage | None = None
+
+    def set_cells(self, hm_probs: np.ndarray, hm_count: np.ndarray, hm_pending: np.ndarray | None) -> None:
+        self.hm_probs, self.hm_count, self.hm_pending = hm_probs, hm_count, hm_pending
+        self._image = None
+
+    def set_style(self, style: OverlayStyle) -> None:
+        if style != self.style:
+            self.style = style
+            self._image = None
+
+    def rgba(self) -> np.ndarray:
+        return render_cells(self.hm_probs, self.hm_count, self.style, self.hm_pending)
+
+    def image(self) -> QImage:
+        if self._image is None:
+            self._image = rgba_to_qimage(self.rgba())
+        return self._image
+
+    def cell_at(self, l0_x: float, l0_y: float) -> tuple[int, int] | None:
+        """``(hm_row, hm_col)`` of the cell holding a level-0 point, None outside the slide."""
+        g = self.grid
+        if not (0 <= l0_x < g.l0_width and 0 <= l0_y < g.l0_height):
+            return None
+        return int(l0_y // g.l0_stride), int(l0_x // g.l0_stride)
+
+    def probabilities_at(self, l0_x: float, l0_y: float) -> tuple[np.ndarray, int, int, int] | None:
+        """``(probs, n_tiles, hm_row, hm_col)`` of the cell under a point, None where nothing is known."""
+        cell = self.cell_at(l0_x, l0_y)
+        if cell is None:
+            return None
+        r, c = cell
+        n = int(self.hm_count[r, c])
+        if n == 0:
+            return None
+        return self.hm_probs[r, c].copy(), n, r, c
+
+
+def pending_cells(grid: GridSpec, t_col: np.ndarray, t_row: np.ndarray) -> np.ndarray:
+    """``(hm_rows, hm_cols)`` bool: cells covered by the given tiles (each spans ``k x k`` cells)."""
+    out = np.zeros((grid.hm_rows, grid.hm_cols), dtype=bool)
+    for dy in range(grid.k):
+        for dx in range(grid.k):
+            r = t_row + dy
+            c = t_col + dx
+            ok = (r < grid.hm_rows) & (c < grid.hm_cols)
+            out[r[ok], c[ok]] = True
+    return out

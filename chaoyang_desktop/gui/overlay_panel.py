@@ -1,0 +1,264 @@
+"""The overlay controls and legend: mode, opacity, confidence, per-class colour and visibility.
+
+The panel edits one :class:`~chaoyang_desktop.gui.overlay.OverlayStyle` and emits it whole on
+every change; the main window hands it to the heatmap layer and the gallery. In top-class mode
+the legend rows (checkbox, colour swatch, name) are the per-class show/hide and colour pickers;
+in probability mode the legend is the colour bar of the chosen class.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPaintEvent, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QColorDialog,
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chaoyang_desktop.gui.colormap import VIRIDIS
+from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, MODE_TOP, OverlayStyle
+
+#: The Chaoyang classes, used until a model says otherwise (its config.json is the authority).
+DEFAULT_CLASS_NAMES: tuple[str, ...] = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
+
+
+def swatch_icon(color: str, size: int = 14) -> QIcon:
+    pix = QPixmap(size, size)
+    pix.fill(QColor(color))
+    p = QPainter(pix)
+    p.setPen(QColor(40, 40, 40))
+    p.drawRect(0, 0, size - 1, size - 1)
+    p.end()
+    return QIcon(pix)
+
+
+class ColorBar(QWidget):
+    """The probability colour map, 0 % to 100 %, with ticks."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setMinimumHeight(40)
+
+    def sizeHint(self) -> QSize:  # noqa: N802
+        return QSize(220, 40)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802
+        p = QPainter(self)
+        fm = p.fontMetrics()
+        bar = QRectF(6, 4, self.width() - 12, 14)
+        grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
+        for i in range(0, 256, 16):
+            r, g, b = (int(v) for v in VIRIDIS[i])
+            grad.setColorAt(i / 255.0, QColor(r, g, b))
+        r, g, b = (int(v) for v in VIRIDIS[255])
+        grad.setColorAt(1.0, QColor(r, g, b))
+        p.fillRect(bar, grad)
+        p.setPen(QColor(60, 60, 60))
+        p.drawRect(bar)
+        for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+            x = bar.left() + frac * bar.width()
+            p.drawLine(int(x), int(bar.bottom()), int(x), int(bar.bottom() + 4))
+            text = f"{frac * 100:.0f}%"
+            w = fm.horizontalAdvance(text)
+            tx = min(max(0.0, x - w / 2), self.width() - w)
+            p.drawText(int(tx), int(bar.bottom() + 6 + fm.ascent()), text)
+        p.end()
+
+
+class OverlayPanel(QWidget):
+    """Controls of the heatmap overlay, with its legend."""
+
+    style_changed = Signal(object)  # OverlayStyle
+    color_changed = Signal(str, str)  # class name, "#rrggbb" (to persist)
+
+    def __init__(self, style: OverlayStyle, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._style = style
+        self._updating = False
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(6, 6, 6, 6)
+
+        self.show_check = QCheckBox("Show heatmap")
+        self.show_check.setToolTip("Show or hide the whole overlay (H)")
+        outer.addWidget(self.show_check)
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.mode_combo = QComboBox()
+        self.mode_combo.addItem("Top class", MODE_TOP)
+        self.mode_combo.addItem("Probability of one class", MODE_PROBABILITY)
+        form.addRow("Colour by", self.mode_combo)
+        self.class_combo = QComboBox()
+        self.class_label = QLabel("Class")
+        form.addRow(self.class_label, self.class_combo)
+
+        self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
+        self.opacity_slider.setRange(0, 100)
+        self.opacity_value = QLabel()
+        self.opacity_value.setMinimumWidth(36)
+        row = QHBoxLayout()
+        row.addWidget(self.opacity_slider, 1)
+        row.addWidget(self.opacity_value)
+        form.addRow("Opacity", row)
+
+        self.min_conf_slider = QSlider(Qt.Orientation.Horizontal)
+        self.min_conf_slider.setRange(0, 100)
+        self.min_conf_value = QLabel()
+        self.min_conf_value.setMinimumWidth(36)
+        row = QHBoxLayout()
+        row.addWidget(self.min_conf_slider, 1)
+        row.addWidget(self.min_conf_value)
+        self.min_conf_label = QLabel("Min. confidence")
+        form.addRow(self.min_conf_label, row)
+        outer.addLayout(form)
+
+        self.alpha_check = QCheckBox("Fade uncertain cells (opacity \u00d7 confidence)")
+        outer.addWidget(self.alpha_check)
+
+        self.legend_box = QGroupBox("Legend")
+        legend = QVBoxLayout(self.legend_box)
+        legend.setContentsMargins(8, 6, 8, 6)
+        self.class_grid = QGridLayout()
+        self.class_grid.setHorizontalSpacing(8)
+        self.class_grid.setVerticalSpacing(2)
+        legend.addLayout(self.class_grid)
+        self.legend_hint = QLabel("Tick to show a class; click a colour to change it.")
+        self.legend_hint.setWordWrap(True)
+        self.legend_hint.setStyleSheet("color: palette(placeholder-text);")
+        legend.addWidget(self.legend_hint)
+        self.color_bar = ColorBar()
+        self.color_bar_title = QLabel()
+        legend.addWidget(self.color_bar_title)
+        legend.addWidget(self.color_bar)
+        outer.addWidget(self.legend_box)
+        outer.addStretch(1)
+
+        self._checks: list[QCheckBox] = []
+        self._swatches: list[QToolButton] = []
+
+        self.show_check.toggled.connect(lambda v: self._edit(show=bool(v)))
+        self.mode_combo.currentIndexChanged.connect(lambda _: self._edit(mode=self.mode_combo.currentData()))
+        self.class_combo.currentIndexChanged.connect(
+            lambda i: self._edit(prob_class=max(0, int(i))) if i >= 0 else None)
+        self.opacity_slider.valueChanged.connect(lambda v: self._edit(opacity=v / 100.0))
+        self.min_conf_slider.valueChanged.connect(lambda v: self._edit(min_confidence=v / 100.0))
+        self.alpha_check.toggled.connect(lambda v: self._edit(alpha_by_confidence=bool(v)))
+        self._rebuild_classes()
+        self._sync_controls()
+
+    # ----- state ----------------------------------------------------------------------------------------
+    @property
+    def style(self) -> OverlayStyle:
+        return self._style
+
+    def set_style(self, style: OverlayStyle) -> None:
+        """Replace the whole style (e.g. a model with other classes); emits ``style_changed``."""
+        rebuild = style.class_names != self._style.class_names or style.class_colors != self._style.class_colors
+        self._style = style
+        if rebuild:
+            self._rebuild_classes()
+        self._sync_controls()
+        self.style_changed.emit(style)
+
+    def set_class_color(self, index: int, color: str) -> None:
+        colors = list(self._style.class_colors)
+        colors[index] = QColor(color).name()
+        self.set_style(self._style.replace(class_colors=tuple(colors)))
+        self.color_changed.emit(self._style.class_names[index], colors[index])
+
+    def set_class_visible(self, index: int, visible: bool) -> None:
+        vis = list(self._style.visible)
+        vis[index] = bool(visible)
+        self.set_style(self._style.replace(visible=tuple(vis)))
+
+    def _edit(self, **changes: object) -> None:
+        if self._updating:
+            return
+        self._style = self._style.replace(**changes)
+        self._sync_controls()
+        self.style_changed.emit(self._style)
+
+    # ----- widgets ---------------------------------------------------------------------------------------
+    def _rebuild_classes(self) -> None:
+        while self.class_grid.count():
+            item = self.class_grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self._checks, self._swatches = [], []
+        self._updating = True
+        self.class_combo.clear()
+        for i, (name, color) in enumerate(zip(self._style.class_names, self._style.class_colors)):
+            check = QCheckBox(name)
+            check.setChecked(self._style.visible[i])
+            check.toggled.connect(lambda v, i=i: None if self._updating else self.set_class_visible(i, v))
+            swatch = QToolButton()
+            swatch.setAutoRaise(False)
+            swatch.setIconSize(QSize(28, 14))
+            swatch.setToolTip(f"Colour of {name}: click to change")
+            swatch.clicked.connect(lambda _=False, i=i: self._pick_color(i))
+            self.class_grid.addWidget(swatch, i, 0)
+            self.class_grid.addWidget(check, i, 1)
+            self._checks.append(check)
+            self._swatches.append(swatch)
+            self.class_combo.addItem(swatch_icon(color), name)
+        self.class_grid.setColumnStretch(1, 1)
+        self._updating = False
+
+    def _swatch_pixmap(self, color: str) -> QIcon:
+        pix = QPixmap(28, 14)
+        pix.fill(QColor(color))
+        p = QPainter(pix)
+        p.setPen(QColor(40, 40, 40))
+        p.drawRect(0, 0, 27, 13)
+        p.end()
+        return QIcon(pix)
+
+    def _sync_controls(self) -> None:
+        s = self._style
+        self._updating = True
+        self.show_check.setChecked(s.show)
+        self.mode_combo.setCurrentIndex(0 if s.mode == MODE_TOP else 1)
+        prob = s.mode == MODE_PROBABILITY
+        self.class_combo.setVisible(prob)
+        self.class_label.setVisible(prob)
+        if 0 <= s.prob_class < self.class_combo.count():
+            self.class_combo.setCurrentIndex(s.prob_class)
+        self.opacity_slider.setValue(round(s.opacity * 100))
+        self.opacity_value.setText(f"{s.opacity * 100:.0f}%")
+        self.min_conf_slider.setValue(round(s.min_confidence * 100))
+        self.min_conf_value.setText(f"{s.min_confidence * 100:.0f}%")
+        self.min_conf_label.setText("Min. probability" if prob else "Min. confidence")
+        self.alpha_check.setChecked(s.alpha_by_confidence)
+        self.alpha_check.setText("Fade low probabilities (opacity \u00d7 probability)" if prob
+                                 else "Fade uncertain cells (opacity \u00d7 confidence)")
+        for i, (check, swatch) in enumerate(zip(self._checks, self._swatches)):
+            check.setChecked(s.visible[i])
+            check.setVisible(not prob)
+            swatch.setVisible(not prob)
+            swatch.setIcon(self._swatch_pixmap(s.class_colors[i]))
+            self.class_combo.setItemIcon(i, swatch_icon(s.class_colors[i]))
+        self.legend_hint.setVisible(not prob)
+        self.color_bar.setVisible(prob)
+        self.color_bar_title.setVisible(prob)
+        if prob and s.class_names:
+            self.color_bar_title.setText(f"Probability of {s.class_names[min(s.prob_class, len(s.class_names) - 1)]}")
+        for w in (self.mode_combo, self.class_combo, self.opacity_slider, self.min_conf_slider, self.alpha_check,
+                  self.legend_box):
+            w.setEnabled(s.show)
+        self._updating = False
+
+    def _pick_color(self, index: int) -> None:
+        name = self._style.class_names[index]
+        color = QColorDialog.getColor(QColor(self._style.class_colors[index]), self, f"Colour of {name}")
+        if color.isValid():
+            self.set_class_color(index, color.name())

@@ -1,0 +1,87 @@
+"""The summary panel: per class tiles, area, share of analysed tissue and mean confidence.
+
+Every number comes from :meth:`AnalysisResult.summary`, the one source the CLI, the exports and
+the report use too; the panel only formats it. It is refreshed with the heatmap while an
+analysis runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+
+from chaoyang_desktop.gui.overlay_panel import swatch_icon
+
+COLUMNS = ("Class", "Tiles", "mm\u00b2", "% area", "Conf.")
+COLUMN_TIPS = ("Top class of each tile", "Tiles whose top class this is", "Area in square millimetres",
+               "Share of the analysed tissue area", "Mean top-class probability of these tiles")
+
+
+class SummaryPanel(QWidget):
+    """A small table plus one line of totals."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        for c, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(c).setToolTip(tip)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.table.setAlternatingRowColors(True)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for c in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+        layout.addWidget(self.table)
+        self.totals = QLabel("No analysis yet. Press Analyze to classify the tissue.")
+        self.totals.setWordWrap(True)
+        layout.addWidget(self.totals)
+        layout.addStretch(1)
+        self._summary: dict[str, Any] | None = None
+        self.table.hide()
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        return self._summary
+
+    def clear(self, message: str = "No analysis yet. Press Analyze to classify the tissue.") -> None:
+        self._summary = None
+        self.table.setRowCount(0)
+        self.table.hide()
+        self.totals.setText(message)
+
+    def set_summary(self, summary: dict[str, Any], colors: tuple[str, ...] | None = None, note: str = "") -> None:
+        self._summary = summary
+        self.table.show()
+        classes = summary["classes"]
+        self.table.setRowCount(len(classes))
+        for r, c in enumerate(classes):
+            color = colors[r] if colors is not None and r < len(colors) else c["color"]
+            name = QTableWidgetItem(swatch_icon(color), c["name"])
+            conf = c["mean_confidence"]
+            cells = [name, QTableWidgetItem(f"{c['tiles']:,}"), QTableWidgetItem(f"{c['area_mm2']:.3f}"),
+                     QTableWidgetItem(f"{c['percent']:.1f}"), QTableWidgetItem("\u2013" if conf is None else f"{conf:.2f}")]
+            for col, item in enumerate(cells):
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, col, item)
+        done, total = summary["tiles_done"], summary["tiles_total"]
+        parts = [f"Analysed tissue {summary['analysed_area_mm2']:.3f} mm\u00b2", f"{done:,} of {total:,} tiles done"]
+        if summary["tiles_failed"]:
+            parts.append(f"{summary['tiles_failed']:,} failed")
+        text = " \u00b7 ".join(parts)
+        self.totals.setText(text + (f"\n{note}" if note else ""))
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        rows = self.table.rowCount()
+        h = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in range(rows)) + 4
+        self.table.setFixedHeight(max(h, self.table.horizontalHeader().height() + 4))

@@ -1,0 +1,77 @@
+"""GUI test fixtures: an isolated settings file, a tiny random model, a main window that is shut down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
+
+from tests.model_factory import TINY_CONFIG, write_checkpoint  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder, _ = write_checkpoint(tmp_path_factory.mktemp("models") / "tiny", TINY_CONFIG)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _qt_names(qapp: object) -> None:
+    # Anything that would still reach a default QSettings lands under a test name (and the XDG
+    # folders are temporary anyway, see tests/conftest.py).
+    QCoreApplication.setOrganizationName("ChaoyangDesktopTests")
+    QCoreApplication.setApplicationName("chaoyang-desktop-tests")
+
+
+@pytest.fixture
+def settings_file(tmp_path: Path) -> Path:
+    return tmp_path / "settings.ini"
+
+
+@pytest.fixture
+def app_settings(settings_file: Path):  # type: ignore[no-untyped-def]
+    from chaoyang_desktop.gui.settings import AppSettings
+
+    s = AppSettings(QSettings(str(settings_file), QSettings.Format.IniFormat))
+    s.set("ui/confirm_analysis", False)
+    s.set("engine/batch_size", 8)
+    s.set("engine/device", "cpu")
+    return s
+
+
+@pytest.fixture
+def make_window(qtbot, app_settings, tiny_model):  # type: ignore[no-untyped-def]
+    """Factory of shown main windows; each is closed (worker stopped) at the end of the test."""
+    from chaoyang_desktop.gui.main_window import MainWindow
+
+    windows: list[MainWindow] = []
+
+    def make(model: str | None = None, **kw: object) -> MainWindow:
+        w = MainWindow(app_settings, model=str(tiny_model) if model is None else model, **kw)
+        w.resize(1200, 800)
+        w.show()
+        qtbot.waitExposed(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        if w.isVisible():
+            w.close()
+        assert w.host.thread.isFinished()
+        w.deleteLater()
+
+
+@pytest.fixture
+def window(make_window):  # type: ignore[no-untyped-def]
+    return make_window()
+
+
+@pytest.fixture
+def cmu_slide(shared_data: Path) -> Path:
+    return shared_data / "slides" / "CMU-1-Small-Region.svs"
+

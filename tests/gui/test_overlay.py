@@ -1,0 +1,76 @@
+"""The heatmap is one small RGBA image with one pixel per cell; the controls change its pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chaoyang_desktop.gui.colormap import VIRIDIS
+from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, PENDING_RGBA, OverlayStyle, render_cells
+
+NAMES = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
+COLORS = ("#2ca02c", "#f2c500", "#d62728", "#1f77b4")
+
+
+def cells() -> tuple[np.ndarray, np.ndarray]:
+    hm = np.full((2, 3, 4), np.nan, dtype=np.float32)
+    hm[0, 0] = [0.7, 0.1, 0.1, 0.1]
+    hm[0, 1] = [0.1, 0.1, 0.5, 0.3]
+    hm[1, 2] = [0.25, 0.25, 0.25, 0.25]
+    cnt = (~np.isnan(hm[..., 0])).astype(np.int32)
+    return hm, cnt
+
+
+def test_top_class_colour_and_confidence_alpha() -> None:
+    hm, cnt = cells()
+    style = OverlayStyle.for_classes(NAMES, COLORS).replace(opacity=1.0)
+    rgba = render_cells(hm, cnt, style)
+    assert rgba.shape == (2, 3, 4)
+    assert tuple(rgba[0, 0, :3]) == (0x2C, 0xA0, 0x2C)
+    assert rgba[0, 0, 3] == round(0.7 * 255)
+    assert tuple(rgba[0, 1, :3]) == (0xD6, 0x27, 0x28)
+    assert rgba[1, 0, 3] == 0  # not covered: transparent
+    flat = render_cells(hm, cnt, style.replace(alpha_by_confidence=False, opacity=0.5))
+    assert flat[0, 0, 3] == flat[0, 1, 3] == round(0.5 * 255)
+
+
+def test_threshold_hidden_classes_and_master_switch() -> None:
+    hm, cnt = cells()
+    style = OverlayStyle.for_classes(NAMES, COLORS)
+    assert render_cells(hm, cnt, style.replace(min_confidence=0.6))[0, 1, 3] == 0
+    assert render_cells(hm, cnt, style.replace(min_confidence=0.6))[0, 0, 3] > 0
+    hidden = render_cells(hm, cnt, style.replace(visible=(False, True, True, True)))
+    assert hidden[0, 0, 3] == 0 and hidden[0, 1, 3] > 0
+    assert not render_cells(hm, cnt, style.replace(show=False)).any()
+
+
+def test_probability_mode_uses_the_colour_map() -> None:
+    hm, cnt = cells()
+    style = OverlayStyle.for_classes(NAMES, COLORS).replace(mode=MODE_PROBABILITY, prob_class=2, opacity=1.0,
+                                                            alpha_by_confidence=False)
+    rgba = render_cells(hm, cnt, style)
+    assert tuple(rgba[0, 1, :3]) == tuple(VIRIDIS[round(0.5 * 255)])
+    assert tuple(rgba[0, 0, :3]) == tuple(VIRIDIS[round(0.1 * 255)])
+    assert render_cells(hm, cnt, style.replace(min_confidence=0.3))[0, 0, 3] == 0
+
+
+def test_pending_cells_get_a_faint_veil() -> None:
+    hm, cnt = cells()
+    pending = np.zeros(cnt.shape, dtype=bool)
+    pending[1, 1] = True
+    rgba = render_cells(hm, cnt, OverlayStyle.for_classes(NAMES, COLORS), pending)
+    assert tuple(rgba[1, 1]) == PENDING_RGBA
+
+
+def test_viridis_runs_dark_to_bright() -> None:
+    lum = VIRIDIS.astype(float) @ np.array([0.299, 0.587, 0.114])
+    assert np.all(np.diff(lum) > -1.0)
+    assert VIRIDIS.shape == (256, 3)
+    assert tuple(VIRIDIS[0]) == (0x44, 0x01, 0x54) and tuple(VIRIDIS[-1]) == (0xFD, 0xE7, 0x25)
+
+
+@pytest.mark.parametrize("mode", ["top", MODE_PROBABILITY])
+def test_all_nan_grid_is_transparent(mode: str) -> None:
+    hm = np.full((3, 3, 4), np.nan, dtype=np.float32)
+    rgba = render_cells(hm, np.zeros((3, 3), np.int32), OverlayStyle.for_classes(NAMES, COLORS).replace(mode=mode))
+    assert not rgba.any()
