@@ -169,3 +169,27 @@ def test_open_slide_variant_matches(classifier: Classifier, blocks_slide: Path) 
         a = analyze_open_slide(slide, classifier, AnalysisSettings())
     b = analyze_slide(blocks_slide, classifier, AnalysisSettings())
     np.testing.assert_allclose(a.result.probs, b.result.probs)
+
+
+@pytest.mark.parametrize(
+    ("name", "mpp", "level"),
+    [
+        ("CMU-1-Small-Region.svs", 0.499, 0),
+        ("CMU-1-Small-Region_generic-pyramid.tiff", 0.499, 0),
+        ("Hamamatsu-test3-DAPI-2-387.ndpi", 0.22818, 1),
+    ],
+)
+def test_real_slides_analyse_end_to_end(classifier: Classifier, shared_data: Path, name: str, mpp: float,
+                                        level: int) -> None:
+    out = analyze_slide(shared_data / "slides" / name, classifier, AnalysisSettings())
+    result = out.result
+    assert result.complete and result.n_failed == 0 and result.n_done > 0
+    assert result.provenance.mpp == pytest.approx(mpp, rel=1e-3) and not result.provenance.mpp_assumed
+    assert result.grid.level == level
+    rects = result.rects()
+    w, h = result.provenance.l0_width, result.provenance.l0_height
+    assert (rects[:, 0] + rects[:, 2] <= w).all() and (rects[:, 1] + rects[:, 3] <= h).all()
+    summary = result.summary()
+    assert sum(c["tiles"] for c in summary["classes"]) == result.n_done
+    tile_mm2 = (result.grid.l0_tile * mpp / 1000) ** 2
+    assert 0 < summary["analysed_area_mm2"] <= result.n_done * tile_mm2 * 1.0001
