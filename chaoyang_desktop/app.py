@@ -7,6 +7,8 @@ import logging
 import logging.handlers
 import os
 import sys
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -227,3 +229,142 @@ def run_view(args: argparse.Namespace) -> int:
     window.close()
     window.deleteLater()
     return script.exit_code
+
+
+# ----- smoke test ------------------------------------------------------------------------------------
+
+#: Longest wait for each step of the smoke test (the first start of a frozen app can be slow).
+SMOKE_TIMEOUT_S = 60.0
+
+
+class SmokeTestError(Exception):
+    """A step of the smoke test failed; the message says which and why."""
+
+
+def _wait_for(app: Any, condition: Callable[[], bool], what: str, timeout_s: float) -> float:
+    """Run the event loop until ``condition()``; returns the seconds it took, raises after ``timeout_s``."""
+    from PySide6.QtCore import QEventLoop
+
+    started = time.perf_counter()
+    while not condition():
+        if time.perf_counter() - started > timeout_s:
+            raise SmokeTestError(f"{what} did not happen within {timeout_s:.0f} s.")
+        app.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.005)
+    return time.perf_counter() - started
+
+
+def painted_fraction(rgb: Any, background: tuple[int, int, int]) -> float:
+    """Share of the pixels that are neither the view's background nor flat white or black."""
+    import numpy as np
+
+    arr = np.asarray(rgb, dtype=np.int16)[:, :, :3]
+    bg = np.all(np.abs(arr - np.array(background, dtype=np.int16)) <= 3, axis=2)
+    flat = np.all(arr >= 250, axis=2) | np.all(arr <= 5, axis=2)
+    return float(np.count_nonzero(~bg & ~flat)) / max(1, arr.shape[0] * arr.shape[1])
+
+
+def _view_pixels(window: Any) -> Any:
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    image = window.slide_view.grab().toImage().convertToFormat(QImage.Format.Format_RGB888)
+    w, h, bpl = image.width(), image.height(), image.bytesPerLine()
+    buf = np.frombuffer(image.constBits(), dtype=np.uint8, count=bpl * h).reshape(h, bpl)
+    return buf[:, : 3 * w].reshape(h, w, 3).copy()
+
+
+def run_smoke_test(slide: str | None = None, timeout_s: float = SMOKE_TIMEOUT_S) -> int:
+    """``chaoyang-desktop --smoke-test``: start offscreen, open the sample slide, check it paints, exit.
+
+    Checks what a broken installation breaks: Qt and its platform plugin, the slide reader and its
+    native libraries (the thumbnail, then full-resolution tiles), and the inference engine (the
+    worker finds a device, which imports PyTorch). Settings live in a temporary file, so the user's
+    recent files and window layout are untouched. Prints one line and returns 0, or prints the
+    failed step and returns 1.
+    """
+    import tempfile
+    from pathlib import Path
+
+    t0 = time.perf_counter()
+    # Always offscreen: the check must pass on a build server and must not flash a window.
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        from PySide6.QtCore import QSettings, qVersion
+
+        from chaoyang_desktop import __version__
+        from chaoyang_desktop.gui.main_window import MainWindow
+        from chaoyang_desktop.gui.settings import AppSettings
+        from chaoyang_desktop.gui.slide_view import BACKGROUND
+        from chaoyang_desktop.resources import sample_slide_path
+
+        path = Path(slide) if slide else sample_slide_path()
+        if not path.is_file():
+            raise SmokeTestError(f"The sample slide {path} is missing; reinstall the app.")
+        setup_logging()
+        app = make_application()
+        _install_qt_message_handler()
+        # The offscreen platform warns about window hints it ignores; that is not a failure.
+        logging.getLogger("qt").addFilter(lambda record: "propagateSizeHints" not in record.getMessage())
+    except (ImportError, OSError, SmokeTestError) as exc:
+        _say(f"smoke test FAILED: cannot start: {exc}", error=True)
+        return 1
+    background = (BACKGROUND.red(), BACKGROUND.green(), BACKGROUND.blue())
+    window = None
+    with tempfile.TemporaryDirectory(prefix="chaoyang-smoke-") as tmp:
+        try:
+            settings = AppSettings(QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat))
+            window = MainWindow(settings, interactive=False)
+            window.resize(1200, 800)
+            window.show()
+            started = time.perf_counter() - t0
+            view = window.slide_view
+            if not window.open_paths([str(path)]):
+                raise SmokeTestError(f"cannot open {path}: {window.last_error}")
+            t_open = _wait_for(app, lambda: view.thumbnail_array is not None and view.is_idle(),
+                               "Painting the slide overview", timeout_s)
+            share = painted_fraction(_view_pixels(window), background)
+            if share < 0.05:
+                raise SmokeTestError(f"the slide overview painted blank ({100 * share:.1f} % of the view shows tissue).")
+            view.one_to_one()  # full resolution: tiles come from the slide reader, not the thumbnail
+            t_tiles = _wait_for(app, lambda: view.is_idle() and not view.loader.busy(),
+                                "Painting full-resolution tiles", timeout_s)
+            keys = view.visible_tiles()
+            missing = [k for k in keys if view.loader.cached(k) is None]
+            if not keys or missing:
+                raise SmokeTestError(f"{len(missing)} of {len(keys)} full-resolution tiles could not be read from {path}.")
+            share = painted_fraction(_view_pixels(window), background)
+            if share < 0.05:
+                raise SmokeTestError(f"full-resolution tiles painted blank ({100 * share:.1f} % of the view shows tissue).")
+            t_dev = _wait_for(app, lambda: bool(window.device_label.description), "Finding the inference device",
+                              timeout_s)
+            device = window.device_label.description
+        except SmokeTestError as exc:
+            _say(f"smoke test FAILED: {exc} (log: {_log_file()})", error=True)
+            return 1
+        except Exception as exc:  # any bug is a failed smoke test, with its message
+            log.exception("Smoke test crashed")
+            _say(f"smoke test FAILED: {type(exc).__name__}: {exc} (log: {_log_file()})", error=True)
+            return 1
+        finally:
+            if window is not None:
+                window.close()
+                window.deleteLater()
+                app.processEvents()
+    total = time.perf_counter() - t0
+    _say(f"Chaoyang Desktop {__version__} smoke test OK: Qt {qVersion()} started in {started:.1f} s; "
+         f"{path.name} painted in {t_open:.1f} s, full-resolution tiles in {t_tiles:.1f} s; "
+         f"device {device} after {t_dev:.1f} s more; total {total:.1f} s")
+    return 0
+
+
+def _log_file() -> str:
+    return str(getattr(_log_handler, "baseFilename", "none"))
+
+
+def _say(line: str, error: bool = False) -> None:
+    """Print the smoke test's line, and log it: a windowed Windows build has no stdout or stderr."""
+    log.info("%s", line)  # the file only: the console gets the printed line
+    stream = sys.stderr if error else sys.stdout
+    if stream is not None:
+        print(line, file=stream, flush=True)

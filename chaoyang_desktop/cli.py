@@ -30,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details on stderr")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="start the app offscreen, open the bundled sample slide, check that it paints, and exit "
+                             "(0 when it works; for installers and CI)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"chaoyang_desktop.commands.{name}").add_parser(sub)
@@ -51,6 +54,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_list)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.smoke_test:
+        if args.command is not None:
+            parser.error("--smoke-test takes no subcommand")
+        from chaoyang_desktop.app import run_smoke_test
+
+        return run_smoke_test()
     if not hasattr(args, "func"):
         parser.print_help()
         return 2

@@ -1,4 +1,4 @@
-"""The one long-lived background worker: model loading, slide analyses, patch classification, downloads.
+"""The one long-lived background worker: model loading, analyses, patches, exports, evaluation, downloads.
 
 A :class:`WorkerHost` (GUI thread) owns a ``QThread`` and an :class:`AnalysisWorker` moved onto
 it. The worker keeps the loaded model between jobs (one :class:`ClassifierCache`, shared by
@@ -36,6 +36,13 @@ log = logging.getLogger(__name__)
 
 STATUS_DONE = "done"
 STATUS_CANCELLED = "cancelled"
+
+#: What an :class:`ExportJob` writes.
+EXPORT_REPORT = "report"
+EXPORT_HEATMAP = "heatmap"
+EXPORT_GEOJSON = "geojson"
+EXPORT_CSV = "csv"
+EXPORT_KINDS = (EXPORT_REPORT, EXPORT_HEATMAP, EXPORT_GEOJSON, EXPORT_CSV)
 
 
 # ----- jobs (frozen: they cross to the worker thread) -----------------------------------------------
@@ -113,6 +120,61 @@ class DownloadJob:
 
 
 @dataclass(frozen=True)
+class ExportJob:
+    """Write one export of a slide's result, complete or partial (only done tiles are exported).
+
+    The result crosses as its plan and copies of its arrays; the worker rebuilds it and reads
+    pixels through its own handle on the slide.
+    """
+
+    kind: str  # one of EXPORT_KINDS
+    path: str
+    plan: Any  # AnalysisPlan
+    probs: Any  # (N, C) float32 copy
+    status: Any  # (N,) uint8 copy
+    errors: dict[int, str]
+    slide_path: str
+    mpp: float | None
+    assumed_mpp: float
+    #: The colours the user sees (they may differ from the model's defaults).
+    class_colors: tuple[str, ...] = ()
+    roi: Roi | None = None
+    #: Report: the view's thumbnail, so the slide need not be read again for the overview.
+    thumbnail: Any = None
+    #: Heatmap: longest side of the slide picture, and the overlay as the view shows it.
+    max_side: int = 2048
+    alpha: float = 0.4
+    alpha_by_confidence: bool = True
+    legend: bool = True
+
+
+@dataclass(frozen=True)
+class ExportDone:
+    """A finished export: what was written and a few words on its size."""
+
+    kind: str
+    path: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class EvaluateJob:
+    """Evaluate the model on a labelled folder (one sub-folder per class) or a JSON label list."""
+
+    data: str
+    class_map: str | None
+    model: ModelRequest
+    workers: int = 4
+
+
+@dataclass(frozen=True)
+class EvaluationOutcome:
+    report: Any  # EvaluationReport (frozen)
+    notes: tuple[str, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class DeviceInfo:
     description: str
     is_gpu: bool
@@ -187,6 +249,10 @@ class AnalysisWorker(QObject):
                 self._run_patches(job_id, job, cancel)
             elif isinstance(job, DownloadJob):
                 self._run_download(job_id, job, cancel)
+            elif isinstance(job, ExportJob):
+                self._run_export(job_id, job, cancel)
+            elif isinstance(job, EvaluateJob):
+                self._run_evaluate(job_id, job, cancel)
             else:
                 raise TypeError(f"unknown job {kind}")
         except CancelledError:
@@ -349,6 +415,106 @@ class AnalysisWorker(QObject):
             self.patch_results.emit(job_id, list(pending))
         self.job_finished.emit(job_id, STATUS_DONE, None)
 
+    # ----- exports ----------------------------------------------------------------------------------------
+    def _run_export(self, job_id: int, job: ExportJob, cancel: threading.Event) -> None:
+        import dataclasses
+
+        import numpy as np
+
+        result = dataclasses.replace(job.plan.empty_result(), probs=np.array(job.probs, dtype=np.float32, copy=True),
+                                     status=np.array(job.status, dtype=np.uint8, copy=True), errors=dict(job.errors))
+        if len(job.class_colors) == len(result.class_names):
+            result = dataclasses.replace(result, provenance=dataclasses.replace(
+                result.provenance, class_colors=tuple(job.class_colors)))
+        started = time.perf_counter()
+
+        def progress(done: int, total: int) -> None:
+            self.progress_changed.emit(job_id, done, total, time.perf_counter() - started)
+
+        if job.kind == EXPORT_CSV:
+            from chaoyang_desktop.export.csv_tiles import write_tiles_csv
+
+            write_tiles_csv(result, job.path)
+            detail = f"{result.n_done:,} tiles"
+        elif job.kind == EXPORT_GEOJSON:
+            from chaoyang_desktop.export.geojson_tiles import write_tiles_geojson
+
+            write_tiles_geojson(result, job.path)
+            detail = f"{result.n_done:,} tiles"
+        elif job.kind == EXPORT_HEATMAP:
+            detail = self._export_heatmap(job, result, cancel)
+        elif job.kind == EXPORT_REPORT:
+            detail = self._export_report(job, result, cancel, progress)
+        else:
+            raise TypeError(f"unknown export {job.kind!r}")
+        self.job_finished.emit(job_id, STATUS_DONE, ExportDone(job.kind, job.path, detail))
+
+    def _export_heatmap(self, job: ExportJob, result: Any, cancel: threading.Event) -> str:
+        from chaoyang_desktop.export.heatmap_image import render_heatmap
+        from chaoyang_desktop.export.report_data import roi_rings
+
+        slide = self._open(job.slide_path, job.mpp, job.assumed_mpp)
+        thumb = slide.thumbnail(job.max_side)  # the slow part on a big slide
+        if cancel.is_set():
+            raise CancelledError("Export cancelled.")
+        image = render_heatmap(thumb, result, alpha=job.alpha, alpha_by_confidence=job.alpha_by_confidence,
+                               legend=job.legend, roi_polygons=roi_rings(job.roi) if job.roi is not None else None)
+        if cancel.is_set():
+            raise CancelledError("Export cancelled.")
+        from chaoyang_desktop.core.atomic import atomic_path
+
+        with atomic_path(job.path, suffix=".png") as tmp:
+            image.save(tmp, format="PNG")
+        return f"{image.width:,} \u00d7 {image.height:,} px"
+
+    def _export_report(self, job: ExportJob, result: Any, cancel: threading.Event, progress: Any) -> str:
+        import numpy as np
+
+        from chaoyang_desktop.export.pdf_report import write_report
+        from chaoyang_desktop.export.report_data import ReportOptions, slide_tile_reader
+
+        options = ReportOptions()
+        slide = self._open(job.slide_path, job.mpp, job.assumed_mpp)
+        labels = result.labels()
+        per_class = [min(options.top_per_class, int(np.count_nonzero(labels == k))) for k in range(len(result.class_names))]
+        total = sum(per_class) + min(options.least_confident, result.n_done)
+        read_tile = slide_tile_reader(slide, options.gallery_px)
+        reads = [0]
+
+        def read(l0_x: int, l0_y: int, l0_w: int, l0_h: int) -> np.ndarray:
+            # The report builder records a tile that fails to read and goes on, so cancelling
+            # must raise something it does not catch; nothing is written before every tile is read.
+            if cancel.is_set():
+                raise _ExportCancelled
+            rgb = read_tile(l0_x, l0_y, l0_w, l0_h)
+            reads[0] += 1
+            progress(min(reads[0], total), total)
+            return rgb
+
+        thumb = job.thumbnail if job.thumbnail is not None else slide.thumbnail(options.overview_max_side)
+        progress(0, total)
+        try:
+            write_report(result, thumb, read, job.path, options, roi=job.roi)
+        except _ExportCancelled:
+            raise CancelledError("Export cancelled.") from None
+        return f"{result.n_done:,} of {result.n_tiles:,} tiles"
+
+    # ----- evaluation ---------------------------------------------------------------------------------
+    def _run_evaluate(self, job_id: int, job: EvaluateJob, cancel: threading.Event) -> None:
+        from chaoyang_desktop.core.datasets import load_class_map, load_labelled_dataset
+        from chaoyang_desktop.core.evaluate import evaluate_dataset
+
+        clf = self._classifier(job_id, job.model)
+        class_map = load_class_map(job.class_map) if job.class_map else None
+        dataset = load_labelled_dataset(job.data, clf.profile.class_names, class_map=class_map)
+        started = time.perf_counter()
+        self.progress_changed.emit(job_id, 0, len(dataset), 0.0)
+        report = evaluate_dataset(
+            clf, dataset, workers=job.workers, cancel=cancel,
+            on_progress=lambda done, total: self.progress_changed.emit(job_id, done, total,
+                                                                      time.perf_counter() - started))
+        self.job_finished.emit(job_id, STATUS_DONE, EvaluationOutcome(report, tuple(dataset.notes), dataset.describe()))
+
     # ----- downloads ------------------------------------------------------------------------------------
     def _run_download(self, job_id: int, job: DownloadJob, cancel: threading.Event) -> None:
         from chaoyang_desktop.core.model_source import download_model
@@ -360,6 +526,10 @@ class AnalysisWorker(QObject):
                                                                     time.perf_counter() - started))
         self._profiles.clear()
         self.job_finished.emit(job_id, STATUS_DONE, str(folder))
+
+
+class _ExportCancelled(Exception):  # noqa: N818 (a control-flow signal, not an error)
+    """Raised from inside the report builder's tile reads when the export is cancelled."""
 
 
 def stand_in_profile() -> ModelProfile:

@@ -40,6 +40,7 @@ from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
 from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
+from chaoyang_desktop.gui import gc_guard
 from chaoyang_desktop.gui.analysis_worker import (
     STATUS_CANCELLED,
     STATUS_DONE,
@@ -53,6 +54,7 @@ from chaoyang_desktop.gui.analysis_worker import (
     WorkerHost,
 )
 from chaoyang_desktop.gui.dialogs import show_error
+from chaoyang_desktop.gui.evaluation_view import Evaluator
 from chaoyang_desktop.gui.gallery import PatchGallery
 from chaoyang_desktop.gui.inspector import Inspector, TileInfo
 from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
@@ -61,6 +63,7 @@ from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cel
 from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES, OverlayPanel
 from chaoyang_desktop.gui.properties_panel import PropertiesPanel
 from chaoyang_desktop.gui.settings import AppSettings
+from chaoyang_desktop.gui.slide_exports import SlideExporter
 from chaoyang_desktop.gui.slide_list import SlideList
 from chaoyang_desktop.gui.slide_view import MODE_PAN, MODE_POLYGON, MODE_RECT, PlanPreview, SlideView
 from chaoyang_desktop.gui.summary_panel import SummaryPanel
@@ -83,6 +86,17 @@ PRIORITISE_MS = 150
 NOMINAL_MPP = NOMINAL_TILE_UM / NOMINAL_TILE_PX
 
 PAGE_WELCOME, PAGE_SLIDE, PAGE_GALLERY = range(3)
+
+
+def sample_slide() -> Path | None:
+    """The bundled sample slide, or None when this installation lacks it."""
+    from chaoyang_desktop.resources import sample_slide_path
+
+    try:
+        path = sample_slide_path()
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
 
 
 def _open_dialog_filter() -> str:
@@ -115,6 +129,8 @@ class MainWindow(QMainWindow):
         mpp: float | None = None,
     ) -> None:
         super().__init__()
+        gc_guard.acquire()  # before the worker thread starts
+        self._gc_acquired = True
         self.settings = settings
         self.interactive = interactive
         self._model_spec = model
@@ -133,6 +149,8 @@ class MainWindow(QMainWindow):
         self.layer: HeatmapLayer | None = None
         self.scheduler: TileScheduler | None = None
         self.roi: Roi | None = None
+        #: Every region drawn this session by digest, so an export outlines the one its result used.
+        self.drawn_rois: dict[str, Roi] = {}
         self.preview_plan: AnalysisPlan | None = None
         self._analysis_job = 0
         self._preview_job = 0
@@ -203,6 +221,8 @@ class MainWindow(QMainWindow):
         self.banner_cancel.clicked.connect(self._dismiss_banner)
         self.welcome.open_file.connect(self.open_file_dialog)
         self.welcome.open_folder.connect(self.open_folder_dialog)
+        self.welcome.open_sample.connect(self.open_sample_slide)
+        self.welcome.sample_button.setVisible(sample_slide() is not None)
         self.welcome.open_recent.connect(lambda p: self.open_paths([p]))
         self.slide_view.tile_clicked.connect(self.inspect_at)
         self.slide_view.roi_drawn.connect(self.set_roi_points)
@@ -310,6 +330,9 @@ class MainWindow(QMainWindow):
                              tip="Show the tissue mask and the tiles an analysis would classify (T)")
         self.act_settings = a("&Settings\u2026", self.open_settings, QKeySequence.StandardKey.Preferences)
         self.act_model = a("Choose &Model\u2026", lambda: self.show_model_dialog("Choose where the model comes from."))
+        self.act_sample = a("Open &Sample Slide", self.open_sample_slide,
+                            tip="Open the bundled sample slide (CMU-1 small region, H&E, CC0)")
+        self.act_sample.setEnabled(sample_slide() is not None)
         self.act_about = a("&About Chaoyang Desktop", self.show_about)
         self.act_logs = a("Open &Log Folder", self.open_log_folder)
         self.act_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -321,6 +344,8 @@ class MainWindow(QMainWindow):
                            (self.act_analyze, "Analyze"), (self.act_rect, "Rectangle"), (self.act_poly, "Polygon"),
                            (self.act_preview, "Preview"), (self.act_cancel, "Cancel")):
             act.setIconText(label)
+        self.exporter = SlideExporter(self)
+        self.evaluator = Evaluator(self)
         group = QActionGroup(self)
         group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         group.addAction(self.act_rect)
@@ -332,6 +357,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_open_folder)
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        for act in self.exporter.actions:
+            m.addAction(act)
         m.addSeparator()
         m.addAction(self.act_close)
         m.addAction(self.act_quit)
@@ -350,10 +378,14 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         for act in (self.act_preview, self.act_rect, self.act_poly, self.act_clear_roi):
             m.addAction(act)
+        m.addSeparator()
+        m.addAction(self.evaluator.act_evaluate)
         m = mb.addMenu("&Settings")
         m.addAction(self.act_settings)
         m.addAction(self.act_model)
         m = mb.addMenu("&Help")
+        m.addAction(self.act_sample)
+        m.addSeparator()
         m.addAction(self.act_about)
         m.addAction(self.act_logs)
 
@@ -378,6 +410,7 @@ class MainWindow(QMainWindow):
         self.progress = JobProgress()
         self.progress.cancel_requested.connect(self.cancel_job)
         self.device_label = DeviceLabel()
+        sb.addPermanentWidget(self.exporter.open_folder_button)
         sb.addPermanentWidget(self.cursor_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.device_label)
@@ -395,6 +428,7 @@ class MainWindow(QMainWindow):
         h.job_finished.connect(self._on_job_finished)
         h.job_failed.connect(self._on_job_failed)
         h.busy_changed.connect(lambda _: self._update_actions())
+        h.job_started.connect(self._on_job_started)
 
     # ===== requests built from the settings ===================================================================
     def _model_request(self) -> ModelRequest:
@@ -538,6 +572,15 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_NAME)
         self._update_actions()
 
+    def open_sample_slide(self) -> bool:
+        """Open the bundled sample slide (CMU-1 small region, CC0)."""
+        path = sample_slide()
+        if path is None:
+            self.report_error("Sample slide missing", "The sample slide is not part of this installation; "
+                              "reinstall Chaoyang Desktop, or open a slide of your own.")
+            return False
+        return self.open_paths([str(path)])
+
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
         recent = self.settings.recent_files()
@@ -626,11 +669,13 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def cancel_job(self) -> None:
-        """Cancel the running analysis or classification (the partial result is kept)."""
+        """Cancel the running job: analysis or classification (the partial result is kept), export, evaluation."""
         for job in (self._analysis_job, self._patch_job):
             if job:
                 self.host.cancel(job)
                 self.progress.set_cancelling()
+        self.exporter.cancel()
+        self.evaluator.cancel()
 
     def classify_patches(self) -> None:
         paths = self.gallery.paths
@@ -703,6 +748,7 @@ class MainWindow(QMainWindow):
             return
         self._analysis_job = self._patch_job = 0
         self.progress.finish()
+        self.statusBar().showMessage("The model is not on this computer yet.", 10000)  # not "Loading..."
         self._update_actions()
         self.analysis_finished.emit("model-missing")
         if not self.interactive:
@@ -735,6 +781,15 @@ class MainWindow(QMainWindow):
             self.run_analysis()
         elif again == "patches" and self.stack.currentIndex() == PAGE_GALLERY:
             self.classify_patches()
+        elif again == "evaluate":
+            self.evaluator.retry()
+
+    def _on_job_started(self, job_id: int, kind: str) -> None:
+        """An export or an evaluation replaced a queued preview: forget it (its signals are dropped)."""
+        if self._preview_job and job_id != self._preview_job:
+            self._preview_job = 0
+            if self._awaiting_confirm:
+                self._dismiss_banner()
 
     def _on_plan_ready(self, job_id: int, ready: PlanReady) -> None:
         plan = ready.plan
@@ -980,6 +1035,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(exc), 10000)
             return
         self.roi = roi
+        self.drawn_rois[roi.digest()] = roi
         self.slide_view.set_roi([p.exterior for p in roi.polygons])
         mpp = self.slide.mpp if self.slide is not None else None
         area = f" ({roi.area_l0() * (mpp / 1000.0) ** 2:.3f} mm\u00b2)" if mpp else ""
@@ -1079,7 +1135,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_slide = self.slide is not None and self.stack.currentIndex() == PAGE_SLIDE
         in_gallery = self.stack.currentIndex() == PAGE_GALLERY
-        running = bool(self._analysis_job or self._patch_job)
+        running = self.user_job_running()
         for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out, self.act_rect, self.act_poly,
                     self.act_preview, self.act_reanalyze):
             act.setEnabled(has_slide)
@@ -1089,7 +1145,17 @@ class MainWindow(QMainWindow):
         self.act_clear_roi.setEnabled(has_slide and self.roi is not None)
         self.act_cancel.setEnabled(running)
         self.act_close.setEnabled(self.slide is not None or in_gallery)
+        self.exporter.update_actions()
+        self.evaluator.update_actions()
         self._update_minimap_visibility()
+
+    def user_job_running(self) -> bool:
+        """An analysis, a patch classification, an export or an evaluation holds the worker.
+
+        Exports and evaluations wait for these rather than replacing them (the worker runs one job
+        at a time, and a new job cancels the current one).
+        """
+        return bool(self._analysis_job or self._patch_job or self.exporter.running or self.evaluator.running)
 
     def report_error(self, title: str, message: str, details: str = "") -> None:
         """Show the engine's message in a dialog (or only record it in scripted mode)."""
@@ -1156,6 +1222,9 @@ class MainWindow(QMainWindow):
         if self.slide is not None:
             self.slide.close()
             self.slide = None
+        if self._gc_acquired:  # the worker and the readers have stopped
+            self._gc_acquired = False
+            gc_guard.release()
         event.accept()
 
     def restore_layout(self) -> None:

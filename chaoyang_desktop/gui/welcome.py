@@ -12,6 +12,7 @@ class WelcomePage(QWidget):
     open_file = Signal()
     open_folder = Signal()
     open_recent = Signal(str)
+    open_sample = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,6 +42,18 @@ class WelcomePage(QWidget):
         hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         hint.setStyleSheet("color: palette(placeholder-text);")
         box.addWidget(hint)
+        box.addSpacing(10)
+        sample_row = QHBoxLayout()
+        sample_row.addStretch(1)
+        self.sample_button = QPushButton("Open the sample slide (CMU-1, CC0)")
+        self.sample_button.setObjectName("sample_button")
+        self.sample_button.setToolTip("A small H&E region of the OpenSlide test slide CMU-1, bundled with the app "
+                                      "(public domain, CC0): try panning, zooming and Analyze on it")
+        self.sample_button.setMinimumHeight(32)
+        self.sample_button.clicked.connect(self.open_sample)
+        sample_row.addWidget(self.sample_button)
+        sample_row.addStretch(1)
+        box.addLayout(sample_row)
         box.addSpacing(16)
         self.recent_label = QLabel("<b>Recent</b>")
         box.addWidget(self.recent_label)

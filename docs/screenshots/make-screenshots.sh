@@ -22,6 +22,39 @@ view "$data/slides/CMU-1-Small-Region.svs" --analyze --tile-um 128 --screenshot 
 view "$data/patches" --analyze --screenshot "$out/patch-gallery.png"
 view "$data/slides" --screenshot "$out/slide-list.png"
 
+# Analysis > Evaluate Labelled Folder on a few real patches (crc9 NORM and kather2016 MUCOSA as
+# Normal, TUM and TUMOR as Adenocarcinoma, COMPLEX as Serrated: only to fill the table).
+python3 - "$model" "$data" "$tmp" "$out/evaluation-view.png" <<'PY'
+import shutil, sys, time
+from pathlib import Path
+model, data, tmp, png = sys.argv[1], Path(sys.argv[2]) / "patches", Path(sys.argv[3]), sys.argv[4]
+labelled = tmp / "labelled"
+for cls, srcs in (("Normal", ["crc9/NORM", "kather2016/06_MUCOSA"]), ("Adenocarcinoma", ["crc9/TUM", "kather2016/01_TUMOR"]),
+                  ("Serrated", ["kather2016/03_COMPLEX"])):
+    (labelled / cls).mkdir(parents=True)
+    for src in srcs:
+        for f in (data / src).iterdir():
+            shutil.copy(f, labelled / cls / f.name)
+from PySide6.QtCore import QSettings
+from chaoyang_desktop.app import make_application
+from chaoyang_desktop.gui.main_window import MainWindow
+from chaoyang_desktop.gui.settings import AppSettings
+app = make_application()
+settings = AppSettings(QSettings(str(tmp / "eval-settings.ini"), QSettings.Format.IniFormat))
+settings.set("engine/device", "cpu")
+window = MainWindow(settings, model=model)
+ended = []
+window.evaluator.evaluation_finished.connect(ended.append)
+window.evaluator.start(str(labelled))
+deadline = time.monotonic() + 300
+while not ended and time.monotonic() < deadline:
+    app.processEvents()
+    time.sleep(0.01)
+assert ended == ["done"], ended
+window.evaluator.view.grab().save(png)
+window.close()
+PY
+
 python3 - "$out"/*.png <<'PY'
 import sys
 from PIL import Image
