@@ -38,7 +38,10 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", "-m", default=None, metavar="M",
                    help=f"model folder (Hugging Face layout) or hub repository id (default: {DEFAULT_MODEL_ID})")
     g.add_argument("--device", choices=DEVICES, default="auto", help="inference device (default: auto = CUDA > MPS > CPU)")
-    g.add_argument("--precision", choices=PRECISIONS, default="auto", help="auto = bf16/fp16 autocast on CUDA, fp32 elsewhere")
+    g.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="auto = bf16/fp16 autocast on CUDA, fp32 elsewhere. Fast CPU modes (opt-in, slightly "
+                        "different numbers): bf16 on CPUs with AVX512-BF16/AMX (fp32 elsewhere), int8 = "
+                        "dynamic int8 quantisation (any CPU)")
     g.add_argument("--batch-size", type=int, default=16, metavar="N", help="images per forward pass (default: 16)")
     g.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for PyTorch (default: PyTorch's)")
     g.add_argument("--channel-order", choices=CHANNEL_ORDERS, default=None,

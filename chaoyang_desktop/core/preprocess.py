@@ -44,13 +44,9 @@ def resize_to_input(batch: torch.Tensor, profile: ModelProfile, tile_px: int | N
             profile's.
     """
     tile_px = profile.tile_px if tile_px is None else tile_px
-    nchw = batch.permute(0, 3, 1, 2)  # a channels-last view, no copy
-    if batch.dtype == torch.uint8 and batch.device.type == "cpu" and max(nchw.shape[-2:]) <= tile_px * _PREREDUCE_RATIO:
-        # PyTorch resizes uint8 channels-last images on the CPU with fixed-point SIMD kernels that
-        # round to uint8 like cv2.resize: about 10x faster than the float path below and as close
-        # to OpenCV (at most 1 level apart on real H&E, as the float path). CUDA has no uint8 kernel.
-        return _resize(nchw, profile.input_size, profile.resize).float()
-    x = nchw.float()
+    if _uint8_resize_applies(batch, tile_px):
+        return _resize(batch.permute(0, 3, 1, 2), profile.input_size, profile.resize).float()
+    x = batch.permute(0, 3, 1, 2).float()
     if max(x.shape[-2:]) > tile_px * _PREREDUCE_RATIO:
         x = F.interpolate(x, size=(tile_px, tile_px), mode="bilinear", align_corners=False, antialias=True)
     x = _resize(x, profile.input_size, profile.resize)
@@ -66,10 +62,27 @@ def normalise(x: torch.Tensor, profile: ModelProfile) -> torch.Tensor:
         profile: Supplies channel order, mean and std.
     """
     if profile.channel_order == "bgr":
-        x = x.flip(1)
-    mean = torch.tensor(profile.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
-    std = torch.tensor(profile.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1) * 255.0
-    return (x - mean) / std
+        return _scale_shift_(x.flip(1), profile)  # flip made a copy: normalise it in place
+    return _scale_shift_(x.clone(), profile)
+
+
+def _scale_shift_(x: torch.Tensor, profile: ModelProfile) -> torch.Tensor:
+    """``(x - 255 mean) / (255 std)`` in place, as one multiply and one add."""
+    mean = torch.tensor(profile.mean, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    std = torch.tensor(profile.std, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return x.mul_(1.0 / (255.0 * std)).add_(-mean / std)
+
+
+def _uint8_resize_applies(batch: torch.Tensor, tile_px: int) -> bool:
+    """Whether the uint8 CPU resize serves this batch.
+
+    PyTorch resizes uint8 channels-last images on the CPU with fixed-point SIMD kernels that round
+    to uint8 as cv2.resize does: about 10x faster than resizing floats, and as close to OpenCV (at
+    most one level apart on real H&E, like the float path). CUDA has no uint8 kernel, and tiles
+    that need the antialiased pre-reduction keep float precision between the two resizes.
+    """
+    return (batch.dtype == torch.uint8 and batch.device.type == "cpu"
+            and max(batch.shape[1], batch.shape[2]) <= tile_px * _PREREDUCE_RATIO)
 
 
 def preprocess_uint8(batch: torch.Tensor, profile: ModelProfile, tile_px: int | None = None) -> torch.Tensor:
@@ -81,6 +94,15 @@ def preprocess_uint8(batch: torch.Tensor, profile: ModelProfile, tile_px: int | 
         tile_px: Training patch size; tiles much larger are reduced to it first. ``None``: the
             profile's.
     """
+    tile_px = profile.tile_px if tile_px is None else tile_px
+    if _uint8_resize_applies(batch, tile_px):
+        # The CPU path keeps uint8 as long as it can: channel order is picked on bytes, and the
+        # one float tensor is laid out as the model reads it (NCHW) and normalised in place.
+        # The result equals normalise(resize_to_input(...)) up to float rounding.
+        x8 = _resize(batch.permute(0, 3, 1, 2), profile.input_size, profile.resize)
+        if profile.channel_order == "bgr":
+            x8 = x8[:, [2, 1, 0]]
+        return _scale_shift_(x8.contiguous().float(), profile)
     return normalise(resize_to_input(batch, profile, tile_px), profile)
 
 

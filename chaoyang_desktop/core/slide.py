@@ -298,6 +298,10 @@ class _OpenSlideSlide(Slide):
     state and every later call on it fails, from every thread. So a failed read replaces the
     shared handle (closing the old one once no thread still reads through it) and retries once
     on a private handle; only if that fails too is the region reported as damaged.
+
+    Aperio and generic tiled TIFF levels stored as JPEG tiles are read by :class:`_TiffTiles`
+    instead, when the region starts on a whole pixel of the level: the same pixels, four times
+    faster (see there). Everything else, and any tile that path cannot decode, goes to OpenSlide.
     """
 
     def __init__(self, path: Path, vendor_id: str, mpp: float | None) -> None:
@@ -317,6 +321,7 @@ class _OpenSlideSlide(Slide):
         )
         self._lock = threading.Lock()
         self._current: _Handle | None = _Handle(osr)
+        self._tiles = _TiffTiles.open(path, self.level_dimensions) if vendor_id in _TIFF_TILE_VENDORS else None
 
     def _acquire(self) -> _Handle:
         with self._lock:
@@ -345,9 +350,14 @@ class _OpenSlideSlide(Slide):
                 bad.osr.close()
 
     def _read(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+        tiles = self._tiles
+        if tiles is not None:
+            region = tiles.read(l0_x, l0_y, level, lv_w, lv_h, self.level_downsamples[level])
+            if region is not None:
+                return region
         handle = self._acquire()
         try:
-            return _composite_over_white(np.asarray(handle.osr.read_region((l0_x, l0_y), level, (lv_w, lv_h))))
+            return _rgb_over_white(handle.osr.read_region((l0_x, l0_y), level, (lv_w, lv_h)))
         except openslide.OpenSlideError:
             pass  # this tile may be fine: another thread's bad tile also breaks the shared handle
         finally:
@@ -359,7 +369,7 @@ class _OpenSlideSlide(Slide):
         except SlideOpenError as exc:
             raise ImageDecodeError(f"Cannot read {self.path.name} again after a decoding error: {exc}") from exc
         try:
-            return _composite_over_white(np.asarray(private.read_region((l0_x, l0_y), level, (lv_w, lv_h))))
+            return _rgb_over_white(private.read_region((l0_x, l0_y), level, (lv_w, lv_h)))
         except openslide.OpenSlideError as exc:
             raise ImageDecodeError(
                 f"Cannot decode {self.path.name} at level {level}, level-0 x={l0_x} y={l0_y}, "
@@ -372,10 +382,141 @@ class _OpenSlideSlide(Slide):
     def close(self) -> None:
         with self._lock:
             handle, self._current = self._current, None
+            tiles, self._tiles = self._tiles, None
             if handle is not None:
                 handle.retired = True
                 if handle.users == 0:
                     handle.osr.close()
+        if tiles is not None:
+            tiles.close()
+
+
+#: OpenSlide formats whose pyramid levels are plain tiled TIFF pages.
+_TIFF_TILE_VENDORS = frozenset({"aperio", "generic-tiff"})
+_TIFF_JPEG = 7
+_TIFF_PHOTOMETRIC_RGB_OR_YCBCR = (2, 6)
+
+
+class _TiffLevel:
+    """Where one pyramid level's JPEG tiles lie in the file, and how to decode them."""
+
+    __slots__ = ("width", "height", "tile_w", "tile_h", "cols", "offsets", "counts", "decode", "tables", "header")
+
+    def __init__(self, page: Any) -> None:
+        self.width, self.height = int(page.imagewidth), int(page.imagelength)
+        self.tile_w, self.tile_h = int(page.tilewidth), int(page.tilelength)
+        self.cols = -(-self.width // self.tile_w)
+        self.offsets = tuple(int(o) for o in page.dataoffsets)
+        self.counts = tuple(int(c) for c in page.databytecounts)
+        self.decode = page.decode  # a closure over the page's fixed facts: safe from any thread
+        self.tables = page.jpegtables
+        self.header = page.jpegheader
+
+
+class _TiffTiles:
+    """Reads regions of JPEG-tiled TIFF pyramid levels straight from the file.
+
+    OpenSlide decodes these tiles with libjpeg-turbo too, but paints them through cairo into
+    premultiplied ARGB, which openslide-python converts to RGBA, which we turn into RGB: four
+    times the work of decoding alone (5.4 vs 1.4 ms CPU for a 512 px tile). Here each tile's
+    bytes are read with ``os.pread`` and decoded by tifffile's own decoder for the page
+    (imagecodecs' libjpeg-turbo, JPEG tables and colour space as the TIFF says); both release
+    the GIL, so reader threads scale.
+
+    Only regions whose origin is a whole pixel of the level are served: OpenSlide resamples
+    regions that start between pixels (non-integer ``l0 / downsample``), and those stay with it,
+    so every pixel returned equals OpenSlide's (checked in the tests). ``read`` returns None for
+    those, for levels without a matching tiled JPEG page, and for any tile it cannot decode:
+    the caller then asks OpenSlide, which also owns the error reporting for damaged tiles.
+    """
+
+    def __init__(self, fd: int, levels: dict[int, _TiffLevel]) -> None:
+        self._fd: int | None = fd
+        self._levels = levels
+        # The descriptor is closed only once no read uses it: a number closed under a running
+        # pread could be reused by another file at once.
+        self._lock = threading.Lock()
+        self._users = 0
+        self._closing: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, level_dimensions: tuple[tuple[int, int], ...]) -> _TiffTiles | None:
+        try:
+            with tifffile.TiffFile(path) as tf:
+                by_size: dict[tuple[int, int], _TiffLevel] = {}
+                for page in tf.pages:
+                    if not isinstance(page, tifffile.TiffPage):
+                        continue
+                    if not (page.is_tiled and page.compression == _TIFF_JPEG
+                            and page.photometric in _TIFF_PHOTOMETRIC_RGB_OR_YCBCR and page.bitspersample == 8
+                            and page.samplesperpixel == 3 and page.planarconfig == 1 and page.imagedepth == 1):
+                        continue
+                    by_size.setdefault((int(page.imagewidth), int(page.imagelength)), _TiffLevel(page))
+            levels = {lv: by_size[dims] for lv, dims in enumerate(level_dimensions) if dims in by_size}
+        except Exception as exc:  # any surprise in the file: OpenSlide alone reads it, as before
+            log.debug("No direct tile reading for %s: %s", path.name, exc)
+            return None
+        if not levels:
+            return None
+        return cls(os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), levels)
+
+    def read(self, l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int, downsample: float) -> np.ndarray | None:
+        lvl = self._levels.get(level)
+        if lvl is None:
+            return None
+        fx, fy = l0_x / downsample, l0_y / downsample
+        lv_x, lv_y = round(fx), round(fy)
+        if abs(fx - lv_x) > 1e-6 or abs(fy - lv_y) > 1e-6:
+            return None
+        with self._lock:
+            fd = self._fd
+            if fd is None:
+                return None
+            self._users += 1
+        try:
+            return self._read(fd, lvl, lv_x, lv_y, lv_w, lv_h)
+        finally:
+            with self._lock:
+                self._users -= 1
+                if self._fd is None and self._users == 0 and self._closing is not None:
+                    os.close(self._closing)
+                    self._closing = None
+
+    def _read(self, fd: int, lvl: _TiffLevel, lv_x: int, lv_y: int, lv_w: int, lv_h: int) -> np.ndarray | None:
+        out = np.full((lv_h, lv_w, 3), 255, dtype=np.uint8)
+        x0, y0 = max(0, lv_x), max(0, lv_y)
+        x1, y1 = min(lvl.width, lv_x + lv_w), min(lvl.height, lv_y + lv_h)
+        if x1 <= x0 or y1 <= y0:
+            return out
+        try:
+            for ty in range(y0 // lvl.tile_h, (y1 - 1) // lvl.tile_h + 1):
+                for tx in range(x0 // lvl.tile_w, (x1 - 1) // lvl.tile_w + 1):
+                    index = ty * lvl.cols + tx
+                    count = lvl.counts[index]
+                    if count == 0:
+                        continue  # a tile the scanner never wrote: glass, as OpenSlide shows it
+                    data = os.pread(fd, count, lvl.offsets[index])
+                    tile = lvl.decode(data, index, jpegtables=lvl.tables, jpegheader=lvl.header)[0]
+                    tile = tile.reshape(tile.shape[-3:])
+                    # The part of this tile inside both the region and the level.
+                    tx0, ty0 = tx * lvl.tile_w, ty * lvl.tile_h
+                    ax0, ay0 = max(x0, tx0), max(y0, ty0)
+                    ax1, ay1 = min(x1, tx0 + lvl.tile_w), min(y1, ty0 + lvl.tile_h)
+                    out[ay0 - lv_y : ay1 - lv_y, ax0 - lv_x : ax1 - lv_x] = \
+                        tile[ay0 - ty0 : ay1 - ty0, ax0 - tx0 : ax1 - tx0, :3]
+        except Exception:  # damaged or unusual tile: OpenSlide decides and reports
+            return None
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            fd, self._fd = self._fd, None
+            if fd is None:
+                return
+            if self._users:
+                self._closing = fd  # the last read closes it
+            else:
+                os.close(fd)
 
 
 def _open_osr(path: Path) -> openslide.OpenSlide:
@@ -385,6 +526,18 @@ def _open_osr(path: Path) -> openslide.OpenSlide:
         raise SlideOpenError(
             f"Cannot open {path.name} as a whole-slide image: {exc}. The file may be damaged or incomplete."
         ) from exc
+
+
+def _rgb_over_white(image: Image.Image) -> np.ndarray:
+    """RGB over white from the RGBA image OpenSlide returns.
+
+    Most regions are fully opaque: then Pillow drops alpha in C, three times faster than
+    slicing the RGBA array in numpy (which made this a sixth of a tile read's cost).
+    """
+    alpha_min, _ = image.getchannel("A").getextrema()
+    if alpha_min == 255:
+        return np.array(image.convert("RGB"))  # np.array, not asarray: callers may write into it
+    return _composite_over_white(np.asarray(image))
 
 
 def _composite_over_white(rgba: np.ndarray) -> np.ndarray:
