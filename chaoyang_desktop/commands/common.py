@@ -31,7 +31,7 @@ class Progress:
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    from chaoyang_desktop.core.inference import DEVICES, PRECISIONS
+    from chaoyang_desktop.core.engine_settings import DEVICES, PRECISIONS
     from chaoyang_desktop.core.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS
 
     g = p.add_argument_group("model and inference")
@@ -52,7 +52,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def engine_settings(args: argparse.Namespace) -> Any:
-    from chaoyang_desktop.core.inference import EngineSettings
+    from chaoyang_desktop.core.engine_settings import EngineSettings
 
     if args.batch_size < 1:
         raise ChaoyangError("--batch-size must be at least 1.")

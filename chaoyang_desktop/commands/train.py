@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register this subcommand on the top-level parser's subparsers."""
-    from chaoyang_desktop.core.inference import DEVICES
+    from chaoyang_desktop.core.engine_settings import DEVICES
     from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
 
     p = sub.add_parser("train", help="fine-tune the model on labelled patches (the original recipe)",

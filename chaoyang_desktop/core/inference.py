@@ -22,13 +22,13 @@ import logging
 import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from chaoyang_desktop.core.checkpoint import load_vit
+from chaoyang_desktop.core.engine_settings import DEVICES, PRECISIONS, EngineSettings
 from chaoyang_desktop.core.errors import SettingsError
 from chaoyang_desktop.core.model_source import ProgressFn, load_profile, resolve_model
 from chaoyang_desktop.core.preprocess import preprocess_uint8, stack_images
@@ -36,8 +36,6 @@ from chaoyang_desktop.core.profile import ModelProfile
 
 log = logging.getLogger(__name__)
 
-DEVICES: tuple[str, ...] = ("auto", "cuda", "mps", "cpu")
-PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16", "int8")
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -153,18 +151,6 @@ def describe_device(device: torch.device) -> str:
     if device.type == "mps":
         return "GPU: Apple Metal"
     return f"CPU ({torch.get_num_threads()} threads)"
-
-
-@dataclass(frozen=True)
-class EngineSettings:
-    """Inference settings shared by the CLI, the GUI and the pipeline."""
-
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int = 16
-    threads: int | None = None
-    channel_order: str | None = None
-    resize: str | None = None
 
 
 class PendingPrediction:

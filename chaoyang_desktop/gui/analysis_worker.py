@@ -60,7 +60,7 @@ class ModelRequest:
     resize: str | None = None
 
     def engine(self) -> EngineSettings:
-        from chaoyang_desktop.core.inference import EngineSettings
+        from chaoyang_desktop.core.engine_settings import EngineSettings
 
         return EngineSettings(device=self.device, precision=self.precision, batch_size=self.batch_size,
                               threads=self.threads, channel_order=self.channel_order, resize=self.resize)
