@@ -76,12 +76,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _format_results(records: list[object], names: tuple[str, ...], fmt: str) -> str:
-    """Kept for callers of the old name; see :func:`chaoyang_desktop.commands.classify.format_results`."""
-    from chaoyang_desktop.commands.classify import format_results
-
-    return format_results(records, names, fmt)
-
-
 if __name__ == "__main__":
     sys.exit(main())
