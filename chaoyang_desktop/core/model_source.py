@@ -128,7 +128,7 @@ def download_model(repo_id: str = DEFAULT_MODEL_ID, *, progress: ProgressFn | No
         def update(self, n: float | None = 1) -> bool | None:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("Download cancelled.")
-            out = super().update(n)
+            out: bool | None = super().update(n)
             if progress is not None and self.unit == "B":
                 progress(int(self.n), int(self.total or 0))
             return out

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import openslide
 import tifffile
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from chaoyang_desktop.core.errors import (
     ImageDecodeError,
@@ -682,7 +682,7 @@ def _decode_pillow(path: Path) -> tuple[np.ndarray, str, dict[str, str], float |
         raise ImageTooLargeError(_too_large_message(path, "more pixels than is safe to decode")) from exc
     except (ImageTooLargeError, ImageDecodeError):
         raise
-    except (Image.UnidentifiedImageError, ValueError) as exc:
+    except (UnidentifiedImageError, ValueError) as exc:
         raise SlideOpenError(
             f"{path.name} is neither a whole-slide image OpenSlide recognises nor a plain image. "
             + _SUPPORTED_HINT
@@ -707,9 +707,11 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     if arr.dtype.kind in "ui":
         # 16-bit data stored in wider integers (Pillow's mode "I") is still 16-bit data.
         wide = np.clip(arr, 0, 65535).astype(np.uint32)
-        return ((wide + 128) // 257).astype(np.uint8)
+        out: np.ndarray = ((wide + 128) // 257).astype(np.uint8)
+        return out
     if arr.dtype.kind == "f":
-        return np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        scaled: np.ndarray = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return scaled
     if arr.dtype == np.bool_:
         return arr.astype(np.uint8) * 255
     raise ImageDecodeError(f"Unsupported sample type {arr.dtype}.")

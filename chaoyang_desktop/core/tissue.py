@@ -82,7 +82,8 @@ def _dilate(mask: np.ndarray, r: int) -> np.ndarray:
 
 
 def _erode(mask: np.ndarray, r: int) -> np.ndarray:
-    return _box_sum(mask, r, outside=True) == (2 * r + 1) ** 2
+    full: np.ndarray = _box_sum(mask, r, outside=True) == (2 * r + 1) ** 2
+    return full
 
 
 def detect_tissue(rgb: np.ndarray) -> np.ndarray:
@@ -174,7 +175,8 @@ class TissueMask:
         cy0, cy1 = np.clip(cy0, 0, mh), np.clip(cy1, 0, mh)
         table = self._integral
         inside = table[cy1, cx1] - table[cy0, cx1] - table[cy1, cx0] + table[cy0, cx0]
-        return (inside / area).astype(np.float32)
+        fractions: np.ndarray = (inside / area).astype(np.float32)
+        return fractions
 
     def apply_roi(self, roi_mask: np.ndarray) -> TissueMask:
         """This mask limited to a region of interest rasterised on the same grid."""

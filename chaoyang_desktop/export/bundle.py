@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,7 @@ def write_all(
             f"Cannot create the output folder {folder}: {exc.strerror or exc}. Choose a folder you can write to."
         ) from exc
     written: dict[str, Path] = {}
-    steps = [
+    steps: list[tuple[str, Callable[[Path], None]]] = [
         (PREDICTIONS_NPZ, lambda p: write_predictions_npz(result, p)),
         (SUMMARY_JSON, lambda p: write_summary_json(result, p, slide_facts)),
         (TILES_CSV, lambda p: write_tiles_csv(result, p)),

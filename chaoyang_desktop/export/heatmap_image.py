@@ -137,9 +137,9 @@ def _legend_panel(result: AnalysisResult, font_size: int) -> Image.Image:
         draw.text((pad, mid), text, fill=_TEXT_COLOR, font=small, anchor="lm")
         if exponent:
             # Exponent top-aligned with the tallest glyph of the line, as a superscript sits.
-            x_end = pad + probe.textlength(text, font=small)
-            top = draw.textbbox((pad, mid), text, font=small, anchor="lm")[1]
-            draw.text((x_end + 1, top), exponent, fill=_TEXT_COLOR, font=sup, anchor="lt")
+            sup_x = pad + probe.textlength(text, font=small)
+            sup_top = draw.textbbox((pad, mid), text, font=small, anchor="lm")[1]
+            draw.text((sup_x + 1, sup_top), exponent, fill=_TEXT_COLOR, font=sup, anchor="lt")
         y += small_h
     return panel
 

@@ -59,7 +59,7 @@ def write_predictions_npz(result: AnalysisResult, path: str | os.PathLike[str]) 
     # Through a file object: given a name, numpy appends ".npz" to the temporary file's name
     # and the rename would then move a file that does not exist.
     with atomic_path(path, suffix=".npz") as tmp, open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub types allow_pickle only
 
 
 # ----- summary.json -----------------------------------------------------------------------------
