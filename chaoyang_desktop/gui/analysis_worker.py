@@ -14,6 +14,7 @@ move the tiles in view to the front.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -23,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from chaoyang_desktop.core.engine_settings import EngineSettings
 from chaoyang_desktop.core.errors import CancelledError, ChaoyangError, ModelNotFoundError, SettingsError
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.inference import Classifier
     from chaoyang_desktop.core.pipeline import AnalysisSettings
     from chaoyang_desktop.core.profile import ModelProfile
     from chaoyang_desktop.core.roi import Roi
@@ -48,22 +50,16 @@ EXPORT_KINDS = (EXPORT_REPORT, EXPORT_HEATMAP, EXPORT_GEOJSON, EXPORT_CSV)
 # ----- jobs (frozen: they cross to the worker thread) -----------------------------------------------
 
 @dataclass(frozen=True)
-class ModelRequest:
-    """Which model, on which device, with which preprocessing (plain values: no torch import here)."""
+class ModelRequest(EngineSettings):
+    """Which model (``spec``), on which device, with which preprocessing: plain values, no torch."""
 
     spec: str | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    batch_size: int = 16
-    threads: int | None = None
-    channel_order: str | None = None
-    resize: str | None = None
 
     def engine(self) -> EngineSettings:
-        from chaoyang_desktop.core.engine_settings import EngineSettings
-
-        return EngineSettings(device=self.device, precision=self.precision, batch_size=self.batch_size,
-                              threads=self.threads, channel_order=self.channel_order, resize=self.resize)
+        """The inference settings alone (the classifier cache compares them by value)."""
+        fields = dataclasses.asdict(self)
+        fields.pop("spec")
+        return EngineSettings(**fields)
 
 
 @dataclass(frozen=True)
