@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from chaoyang_desktop.core.errors import ChaoyangError
-from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES, decode_image
+from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES, is_image_file
 
 #: A class map: data label -> class name, or ``None`` to leave that label out.
 ClassMap = Mapping[str, str | None]
@@ -149,20 +149,6 @@ def load_class_map(path: str | os.PathLike[str]) -> dict[str, str | None]:
             'a label out), e.g. {"TUM": "Adenocarcinoma", "ADI": null}.'
         )
     return {str(k): v for k, v in data.items()}
-
-
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
-def decode_or_error(path: Path) -> np.ndarray | str:
-    """The RGB pixels of ``path``, or the reason they cannot be read (never raises)."""
-    try:
-        return decode_image(path)
-    except ChaoyangError as exc:
-        return str(exc)
-    except Exception as exc:  # a decoder bug on one odd file must not end a long run
-        return f"{path}: cannot be decoded ({type(exc).__name__}: {exc})"
 
 
 class _Resolver:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from chaoyang_desktop.core.datasets import DatasetError, LabelledDataset, decode_or_error
+from chaoyang_desktop.core.datasets import DatasetError, LabelledDataset
+from chaoyang_desktop.core.imageio import decode_or_error
 from chaoyang_desktop.core.errors import CancelledError, SettingsError
 from chaoyang_desktop.core.metrics import (
     ECE_BINS,

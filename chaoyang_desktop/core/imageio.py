@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from chaoyang_desktop.core.errors import ImageDecodeError, ImageTooLargeError
+from chaoyang_desktop.core.errors import ChaoyangError, ImageDecodeError, ImageTooLargeError
 
 # A patch is small; a larger plain image belongs in `analyze`, which tiles it.
 MAX_PATCH_PIXELS = 64_000_000
@@ -78,3 +78,18 @@ def decode_image(path: str | os.PathLike[str], max_pixels: int = MAX_PATCH_PIXEL
         raise ImageDecodeError(f"{p}: not an image Pillow can read (is the file damaged or of another type?).") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageDecodeError(f"{p}: the image is damaged or truncated ({exc}).") from exc
+
+
+def is_image_file(path: Path) -> bool:
+    """An image by its suffix (any case); hidden files (``._x.png`` from macOS) are not."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def decode_or_error(path: Path) -> np.ndarray | str:
+    """The RGB pixels of ``path``, or the reason they cannot be read (never raises)."""
+    try:
+        return decode_image(path)
+    except ChaoyangError as exc:
+        return str(exc)
+    except Exception as exc:  # a decoder bug on one odd file must not end a long run
+        return f"{path}: cannot be decoded ({type(exc).__name__}: {exc})"

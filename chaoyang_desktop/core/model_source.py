@@ -16,15 +16,7 @@ from typing import Any
 
 from chaoyang_desktop.core.checkpoint import find_weights, sha256_file
 from chaoyang_desktop.core.errors import CancelledError, ChaoyangError, ModelNotFoundError
-from chaoyang_desktop.core.profile import (
-    DEFAULT_MODEL_ID,
-    ModelProfile,
-    arch_from_config,
-    class_names_from_config,
-    default_colors,
-    normalisation_from_preprocessor,
-    read_model_config,
-)
+from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID, ModelProfile, profile_from_config, read_model_config
 
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Only what the engine reads: a repository may hold other formats we would download for nothing.
@@ -159,20 +151,6 @@ def download_model(repo_id: str = DEFAULT_MODEL_ID, *, progress: ProgressFn | No
 def load_profile(location: ModelLocation) -> ModelProfile:
     """Read a model folder's config and hash its weights into a :class:`ModelProfile`."""
     config = read_model_config(location.model_dir)
-    where = str(location.model_dir / "config.json")
-    arch = arch_from_config(config, where)
-    names = class_names_from_config(config, where)
     weights = find_weights(location.model_dir)
-    mean, std = normalisation_from_preprocessor(location.model_dir)
-    return ModelProfile(
-        model_id=location.model_id,
-        source=location.source,
-        model_dir=str(location.model_dir),
-        weights_file=str(weights),
-        weights_sha256=sha256_file(weights),
-        arch=arch,
-        class_names=names,
-        class_colors=default_colors(names),
-        mean=mean,
-        std=std,
-    )
+    return profile_from_config(config, location.model_dir, model_id=location.model_id, source=location.source,
+                               weights_file=str(weights), weights_sha256=sha256_file(weights))

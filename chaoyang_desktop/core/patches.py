@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from chaoyang_desktop.core.errors import CancelledError, ChaoyangError
-from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES, decode_image
+from chaoyang_desktop.core.errors import CancelledError
+from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES, decode_or_error, is_image_file
 from chaoyang_desktop.core.inference import Classifier
 
 
@@ -60,10 +60,6 @@ class PatchResult:
         }
 
 
-def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
-
-
 def find_images(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[PatchResult]]:
     """Expand files and folders (recursively) into image paths, in a stable order.
 
@@ -97,15 +93,6 @@ def find_images(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], l
     return images, problems
 
 
-def _decode(path: Path) -> np.ndarray | str:
-    try:
-        return decode_image(path)
-    except ChaoyangError as exc:
-        return str(exc)
-    except Exception as exc:  # a decoder bug on one odd file must not end the run
-        return f"{path}: cannot be decoded ({type(exc).__name__}: {exc})"
-
-
 def classify_files(
     classifier: Classifier,
     paths: Sequence[Path],
@@ -128,7 +115,7 @@ def classify_files(
         # map() keeps order and decodes ahead of the consumer; memory is bounded by chunking.
         for start in range(0, total, batch * 4):
             chunk = list(paths[start : start + batch * 4])
-            decoded = list(pool.map(_decode, chunk))
+            decoded = list(pool.map(decode_or_error, chunk))
             for b in range(0, len(chunk), batch):
                 if cancel is not None and cancel.is_set():
                     raise CancelledError("Classification cancelled.")

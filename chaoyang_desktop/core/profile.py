@@ -222,3 +222,23 @@ def normalisation_from_preprocessor(model_dir: Path) -> tuple[tuple[float, float
 
 def read_model_config(model_dir: Path) -> dict[str, Any]:
     return _read_json(model_dir / "config.json")
+
+
+def profile_from_config(config: dict[str, Any], model_dir: Path, *, model_id: str, source: str, weights_file: str,
+                        weights_sha256: str) -> ModelProfile:
+    """A profile from a parsed ``config.json`` and the folder's optional preprocessor config."""
+    where = str(model_dir / "config.json")
+    names = class_names_from_config(config, where)
+    mean, std = normalisation_from_preprocessor(model_dir)
+    return ModelProfile(
+        model_id=model_id,
+        source=source,
+        model_dir=str(model_dir),
+        weights_file=weights_file,
+        weights_sha256=weights_sha256,
+        arch=arch_from_config(config, where),
+        class_names=names,
+        class_colors=default_colors(names),
+        mean=mean,
+        std=std,
+    )

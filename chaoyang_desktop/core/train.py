@@ -47,20 +47,14 @@ import torch.nn.functional as F
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core import atomic
 from chaoyang_desktop.core.checkpoint import build_vit, load_vit, sha256_file, timm_to_hf_v4
-from chaoyang_desktop.core.datasets import LabelledDataset, decode_or_error
+from chaoyang_desktop.core.datasets import LabelledDataset
 from chaoyang_desktop.core.errors import CancelledError, SettingsError
+from chaoyang_desktop.core.imageio import decode_or_error
 from chaoyang_desktop.core.inference import describe_device, select_device, select_precision
 from chaoyang_desktop.core.metrics import classification_metrics
 from chaoyang_desktop.core.model_source import load_profile, resolve_model
 from chaoyang_desktop.core.preprocess import normalise, resize_to_input, stack_images
-from chaoyang_desktop.core.profile import (
-    ModelProfile,
-    arch_from_config,
-    class_names_from_config,
-    default_colors,
-    normalisation_from_preprocessor,
-    read_model_config,
-)
+from chaoyang_desktop.core.profile import ModelProfile, arch_from_config, profile_from_config, read_model_config
 
 log = logging.getLogger(__name__)
 
@@ -400,12 +394,9 @@ def read_training_info(out_dir: str | Path) -> dict[str, Any] | None:
 
 def _training_profile(model_dir: Path, config: dict[str, Any], base: dict[str, Any]) -> ModelProfile:
     """The profile preprocessing uses during training: the base's, with the trained classes."""
-    names = class_names_from_config(config)
-    mean, std = normalisation_from_preprocessor(model_dir)
-    return ModelProfile(model_id=str(base.get("model_id", "")), source=str(base.get("source", "local")), model_dir=str(model_dir),
-                        weights_file="", weights_sha256=str(base.get("weights_sha256", "")),
-                        arch=arch_from_config(config), class_names=names, class_colors=default_colors(names),
-                        mean=mean, std=std)
+    return profile_from_config(config, model_dir, model_id=str(base.get("model_id", "")),
+                               source=str(base.get("source", "local")), weights_file="",
+                               weights_sha256=str(base.get("weights_sha256", "")))
 
 
 def _check_out_dir(out: Path, resume: bool) -> None:
