@@ -8,6 +8,7 @@ just-noticeable difference of matplotlib's table.
 from __future__ import annotations
 
 import numpy as np
+from PySide6.QtGui import QColor, QLinearGradient
 
 _VIRIDIS_STOPS = (
     "#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725",
@@ -35,3 +36,12 @@ def apply_lut(values: np.ndarray, lut: np.ndarray = VIRIDIS) -> np.ndarray:
     """Colours ``(..., 3)`` of values in 0..1 (NaN maps to 0)."""
     idx = np.clip(np.rint(np.nan_to_num(values) * 255.0), 0, 255).astype(np.intp)
     return lut[idx]
+
+
+def viridis_gradient(x0: float, x1: float) -> QLinearGradient:
+    """A horizontal gradient from ``x0`` (value 0) to ``x1`` (value 1), for colour bars."""
+    grad = QLinearGradient(x0, 0, x1, 0)
+    for i in (*range(0, 256, 16), 255):
+        r, g, b = (int(v) for v in VIRIDIS[i])
+        grad.setColorAt(i / 255.0, QColor(r, g, b))
+    return grad

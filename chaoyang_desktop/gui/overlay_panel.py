@@ -9,7 +9,7 @@ in probability mode the legend is the colour bar of the chosen class.
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QLinearGradient, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from chaoyang_desktop.gui.colormap import VIRIDIS
+from chaoyang_desktop.gui.colormap import viridis_gradient
 from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, MODE_TOP, OverlayStyle
 
 #: The Chaoyang classes, used until a model says otherwise (its config.json is the authority).
@@ -56,13 +56,7 @@ class ColorBar(QWidget):
         p = QPainter(self)
         fm = p.fontMetrics()
         bar = QRectF(6, 4, self.width() - 12, 14)
-        grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
-        for i in range(0, 256, 16):
-            r, g, b = (int(v) for v in VIRIDIS[i])
-            grad.setColorAt(i / 255.0, QColor(r, g, b))
-        r, g, b = (int(v) for v in VIRIDIS[255])
-        grad.setColorAt(1.0, QColor(r, g, b))
-        p.fillRect(bar, grad)
+        p.fillRect(bar, viridis_gradient(bar.left(), bar.right()))
         p.setPen(QColor(60, 60, 60))
         p.drawRect(bar)
         for frac in (0.0, 0.25, 0.5, 0.75, 1.0):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QStandardPaths, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QFontMetrics, QImage, QLinearGradient, QPainter
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -47,7 +47,7 @@ from chaoyang_desktop.gui.analysis_worker import (
     ExportDone,
     ExportJob,
 )
-from chaoyang_desktop.gui.colormap import VIRIDIS
+from chaoyang_desktop.gui.colormap import viridis_gradient
 from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, OverlayStyle
 
 if TYPE_CHECKING:
@@ -142,13 +142,7 @@ def legend_image(style: OverlayStyle, summary: dict[str, Any] | None, complete: 
     p.setFont(font)
     if style.mode == MODE_PROBABILITY:
         bar = QRectF(pad, y + 2, width - 2 * pad, 14)
-        grad = QLinearGradient(bar.left(), 0, bar.right(), 0)
-        for i in range(0, 256, 16):
-            r, g, b = (int(v) for v in VIRIDIS[i])
-            grad.setColorAt(i / 255.0, QColor(r, g, b))
-        r, g, b = (int(v) for v in VIRIDIS[255])
-        grad.setColorAt(1.0, QColor(r, g, b))
-        p.fillRect(bar, grad)
+        p.fillRect(bar, viridis_gradient(bar.left(), bar.right()))
         p.drawRect(bar)
         for frac in (0.0, 0.5, 1.0):
             text = f"{frac * 100:.0f} %"
