@@ -25,7 +25,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import tempfile
 import time

@@ -74,4 +74,3 @@ def window(make_window):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def cmu_slide(shared_data: Path) -> Path:
     return shared_data / "slides" / "CMU-1-Small-Region.svs"
-

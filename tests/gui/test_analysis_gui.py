@@ -12,6 +12,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
 from chaoyang_desktop.core.results import TILE_DONE
+from tests.gui.helpers import analysed_cmu_window
 
 
 def analyse(qtbot, window, fresh: bool = False, timeout: int = 30000) -> str:  # type: ignore[no-untyped-def]
@@ -23,17 +24,6 @@ def analyse(qtbot, window, fresh: bool = False, timeout: int = 30000) -> str:  #
 def open_slide_in(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped-def]
     assert window.open_paths([str(path)])
     qtbot.waitUntil(window.slide_view.is_idle, timeout=20000)
-
-
-def wait_until(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    """Process events until ``condition()`` (module fixtures cannot use the function-scoped qtbot)."""
-    from PySide6.QtTest import QTest
-
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout_s} s")
-        QTest.qWait(10)
 
 
 @pytest.fixture(scope="module")
@@ -50,41 +40,18 @@ def engine(shared_data: Path, tiny_model: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def analysed(qapp, tiny_model: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One window that has analysed CMU-1-Small-Region; tests only look at it (or undo what they change)."""
-    from PySide6.QtCore import QSettings
-
-    from chaoyang_desktop.gui.main_window import MainWindow
-    from chaoyang_desktop.gui.settings import AppSettings
-
-    # Module fixtures run before the per-test isolation of tests/conftest.py: isolate here too.
-    home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    for var, sub in (("HF_HOME", "hf"), ("CHAOYANG_DATA_DIR", "chaoyang"), ("XDG_CONFIG_HOME", "config"),
-                     ("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
-        mp.setenv(var, str(home / sub))
-    settings = AppSettings(QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set("ui/confirm_analysis", False)
-    settings.set("engine/device", "cpu")
-    settings.set("engine/batch_size", 8)
-    window = MainWindow(settings, model=str(tiny_model))
-    window.resize(1200, 800)
-    window.show()
     batches: list[object] = []
-    window.host.batch_ready.connect(lambda jid, u: batches.append(u))
-    assert window.open_paths([str(shared_data / "slides" / "CMU-1-Small-Region.svs")])
-    wait_until(window.slide_view.is_idle)
-    before = window.slide_view.grab().toImage()
-    finished: list[str] = []
-    window.analysis_finished.connect(finished.append)
-    window.run_analysis(fresh=True)
-    wait_until(lambda: bool(finished))
-    window.test_batches = batches  # type: ignore[attr-defined]
-    window.test_before = before  # type: ignore[attr-defined]
-    window.test_status = finished[0]  # type: ignore[attr-defined]
-    yield window
-    window.close()
-    assert window.host.thread.isFinished()
-    window.deleteLater()
-    mp.undo()
+    before: list[object] = []
+
+    def watch(window) -> None:  # type: ignore[no-untyped-def]
+        window.host.batch_ready.connect(lambda jid, u: batches.append(u))
+        before.append(window.slide_view.grab().toImage())
+
+    with analysed_cmu_window(tiny_model, shared_data, tmp_path_factory.mktemp("home"), (1200, 800), watch) as (window, status):
+        window.test_batches = batches  # type: ignore[attr-defined]
+        window.test_before = before[0]  # type: ignore[attr-defined]
+        window.test_status = status  # type: ignore[attr-defined]
+        yield window
 
 
 def test_analyse_real_slide_paints_heatmap_and_summary(analysed, engine) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,52 +13,20 @@ from PySide6.QtWidgets import QFileDialog
 
 from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.gui.analysis_worker import EXPORT_CSV, EXPORT_GEOJSON, EXPORT_HEATMAP, EXPORT_REPORT
-
-
-def _wait_until(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-untyped-def]
-    from PySide6.QtTest import QTest
-
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout_s} s")
-        QTest.qWait(10)
+from tests.gui.helpers import analysed_cmu_window, wait_until
 
 
 @pytest.fixture(scope="module")
 def analysed(qapp, tiny_model: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One window that has analysed CMU-1-Small-Region with the tiny model (isolated settings and caches)."""
-    from PySide6.QtCore import QSettings
 
-    from chaoyang_desktop.gui.main_window import MainWindow
-    from chaoyang_desktop.gui.settings import AppSettings
+    def note_actions(window) -> None:  # type: ignore[no-untyped-def]
+        window.test_enabled_before = [a.isEnabled() for a in window.exporter.actions]
 
-    home = tmp_path_factory.mktemp("home")
-    mp = pytest.MonkeyPatch()
-    for var, sub in (("HF_HOME", "hf"), ("CHAOYANG_DATA_DIR", "chaoyang"), ("XDG_CONFIG_HOME", "config"),
-                     ("XDG_CACHE_HOME", "cache"), ("XDG_DATA_HOME", "data")):
-        mp.setenv(var, str(home / sub))
-    settings = AppSettings(QSettings(str(home / "settings.ini"), QSettings.Format.IniFormat))
-    settings.set("ui/confirm_analysis", False)
-    settings.set("engine/device", "cpu")
-    settings.set("engine/batch_size", 8)
-    window = MainWindow(settings, model=str(tiny_model))
-    window.resize(1100, 750)
-    window.show()
-    assert window.open_paths([str(shared_data / "slides" / "CMU-1-Small-Region.svs")])
-    _wait_until(window.slide_view.is_idle)
-    window.test_enabled_before = [a.isEnabled() for a in window.exporter.actions]  # type: ignore[attr-defined]
-    finished: list[str] = []
-    window.analysis_finished.connect(finished.append)
-    window.run_analysis(fresh=True)
-    _wait_until(lambda: bool(finished))
-    assert finished == ["done"]
-    _wait_until(window.slide_view.is_idle)
-    yield window
-    window.close()
-    assert window.host.thread.isFinished()
-    window.deleteLater()
-    mp.undo()
+    with analysed_cmu_window(tiny_model, shared_data, tmp_path_factory.mktemp("home"), (1100, 750), note_actions) as (window, status):
+        assert status == "done"
+        wait_until(window.slide_view.is_idle)
+        yield window
 
 
 @pytest.fixture
