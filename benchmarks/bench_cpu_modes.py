@@ -1,6 +1,6 @@
 """CPU inference modes: speed and top-class agreement with fp32 on real H&E patches.
 
-Every mode runs the same ViT on the same preprocessed real patches (``shared/data/patches``, 41
+Every mode runs the same ViT on the same preprocessed real patches (``tests/data/patches``, 41
 colorectal H&E patches) in the same process, one after the other, at the same batch size:
 
 - ``fp32``: the reference (eager PyTorch).
@@ -35,12 +35,12 @@ from typing import Any
 
 try:
     from benchmarks.common import (
-        SHARED, command_line, ensure_model, fmt, load_avg, machine_facts, print_table, save_json,
+        TEST_DATA, command_line, ensure_model, fmt, load_avg, machine_facts, print_table, save_json,
     )
 except ImportError:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.common import (
-        SHARED, command_line, ensure_model, fmt, load_avg, machine_facts, print_table, save_json,
+        TEST_DATA, command_line, ensure_model, fmt, load_avg, machine_facts, print_table, save_json,
     )
 
 import chaoyang_desktop.core  # noqa: F401  - before torch, as in the app (sets OMP_WAIT_POLICY)
@@ -59,7 +59,7 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 def real_patches(batch: int, profile: Any) -> tuple[torch.Tensor, int, list[str]]:
     """All real patches preprocessed as the app does, padded to whole batches (static shapes)."""
-    paths = sorted(p for p in (SHARED / "data" / "patches").rglob("*") if p.is_file())
+    paths = sorted(p for p in (TEST_DATA / "patches").rglob("*") if p.is_file())
     xs = torch.cat([preprocess_uint8(torch.from_numpy(np.array(decode_image(p))[None]), profile)
                     for p in paths])
     n = len(paths)

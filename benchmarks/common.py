@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+# The real test data in the repository (tests/data/README.md has provenance and licences).
+TEST_DATA = REPO / "tests" / "data"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 

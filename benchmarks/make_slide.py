@@ -1,6 +1,6 @@
 """Write large pyramidal test slides made of real H&E tissue, streaming tile by tile.
 
-The source is the real tissue of ``shared/data/slides/CMU-1-Small-Region.svs`` (2220 x 2967 px at
+The source is the real tissue of ``tests/data/slides/CMU-1-Small-Region.svs`` (2220 x 2967 px at
 0.499 um/px). It is cropped to a size divisible by 2^levels and mirrored in both directions into
 a seamless period of twice that size, which repeats over the whole slide. Because the period is
 divisible by every downsample, each pyramid level is the same period box-reduced and repeated,
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "slides" / "CMU-1-Small-Region.svs"
+DEFAULT_SOURCE = REPO / "tests" / "data" / "slides" / "CMU-1-Small-Region.svs"
 
 
 def load_source(path: Path) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Shared test setup: headless Qt, isolated user settings and caches, paths to the real test data."""
+"""Shared test setup: headless Qt, isolated user settings and caches, the real test data in ``tests/data``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("CHAOYANG_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+# Real slides, images and labelled patches, in the repository (tests/data/README.md has their licences).
+TEST_DATA = REPO_ROOT / "tests" / "data"
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,8 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: p
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"shared test data not found at {SHARED_DATA}")
-    return SHARED_DATA
+def test_data() -> Path:
+    """The folder of real test files; missing data fails the test, it never skips it."""
+    if not (TEST_DATA / "SHA256SUMS").is_file():
+        pytest.fail(f"the test data is missing from {TEST_DATA}: check out the whole repository")
+    return TEST_DATA

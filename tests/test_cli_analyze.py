@@ -25,9 +25,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_tile_probabilities_match_classify_on_the_same_region(shared_data: Path, model_dir: Path, tmp_path: Path,
+def test_tile_probabilities_match_classify_on_the_same_region(test_data: Path, model_dir: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    slide_path = shared_data / "slides" / "CMU-1-Small-Region.svs"
+    slide_path = test_data / "slides" / "CMU-1-Small-Region.svs"
     assert main(["analyze", str(slide_path), "-m", str(model_dir), "--out", str(tmp_path / "out"), "-q", "--no-cache"]) == 0
     folder = tmp_path / "out" / "CMU-1-Small-Region"
     assert OUTPUTS <= {p.name for p in folder.iterdir()}
@@ -51,11 +51,11 @@ def test_tile_probabilities_match_classify_on_the_same_region(shared_data: Path,
     assert summary["slide"]["mpp"] == pytest.approx(0.499) and summary["slide"]["mpp_assumed"] is False
 
 
-def test_batch_folder_failures_skip_and_force(shared_data: Path, model_dir: Path, tmp_path: Path,
+def test_batch_folder_failures_skip_and_force(test_data: Path, model_dir: Path, tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     batch = tmp_path / "batch"
     batch.mkdir()
-    shutil.copy(shared_data / "slides" / "CMU-1-Small-Region.svs", batch / "good.svs")
+    shutil.copy(test_data / "slides" / "CMU-1-Small-Region.svs", batch / "good.svs")
     (batch / "broken.svs").write_text("this is not a slide")
     write_pyramid_tiff(batch / "nompp.tiff", tissue_image(600, 600, [(0, 0, 600, 600)]), mpp=None, levels=1)
     out = tmp_path / "out"
@@ -79,19 +79,19 @@ def test_batch_folder_failures_skip_and_force(shared_data: Path, model_dir: Path
     assert doc["slide"]["mpp"] == 0.5
 
 
-def test_plain_image_outputs_say_pixel_size_was_assumed(shared_data: Path, model_dir: Path, tmp_path: Path) -> None:
-    code = main(["analyze", str(shared_data / "images" / "CMU-1-Small-Region_full.jpg"), "-m", str(model_dir),
+def test_plain_image_outputs_say_pixel_size_was_assumed(test_data: Path, model_dir: Path, tmp_path: Path) -> None:
+    code = main(["analyze", str(test_data / "images" / "CMU-1-Small-Region_full.jpg"), "-m", str(model_dir),
                  "--out", str(tmp_path), "-q", "--no-cache"])
     assert code == 0
     doc = json.loads((tmp_path / "CMU-1-Small-Region_full" / "summary.json").read_text())
     assert doc["slide"]["mpp_assumed"] is True and doc["provenance"]["mpp_assumed"] is True
 
 
-def test_roi_and_overlap_options(shared_data: Path, model_dir: Path, tmp_path: Path) -> None:
+def test_roi_and_overlap_options(test_data: Path, model_dir: Path, tmp_path: Path) -> None:
     roi = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"objectType": "annotation"},
            "geometry": {"type": "Polygon", "coordinates": [[[0, 1000], [2220, 1000], [2220, 2000], [0, 2000], [0, 1000]]]}}]}
     (tmp_path / "roi.geojson").write_text(json.dumps(roi))
-    code = main(["analyze", str(shared_data / "slides" / "CMU-1-Small-Region.svs"), "-m", str(model_dir), "--out",
+    code = main(["analyze", str(test_data / "slides" / "CMU-1-Small-Region.svs"), "-m", str(model_dir), "--out",
                  str(tmp_path / "o"), "--roi", str(tmp_path / "roi.geojson"), "--stride-um", "128", "-q", "--no-cache"])
     assert code == 0
     doc = json.loads((tmp_path / "o" / "CMU-1-Small-Region" / "summary.json").read_text())
@@ -102,8 +102,8 @@ def test_roi_and_overlap_options(shared_data: Path, model_dir: Path, tmp_path: P
     assert (ys + hs > 1000).all() and (ys < 2000).all()
 
 
-def test_bad_options(model_dir: Path, tmp_path: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    slide = str(shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_bad_options(model_dir: Path, tmp_path: Path, test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    slide = str(test_data / "slides" / "CMU-1-Small-Region.svs")
     assert main(["analyze", slide, "-m", str(model_dir), "--out", str(tmp_path), "--stride-um", "100"]) == 1
     assert "whole multiple" in capsys.readouterr().err
     assert main(["analyze", slide, "-m", str(model_dir), "--out", str(tmp_path), "--tissue-threshold", "2"]) == 1

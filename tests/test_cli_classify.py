@@ -28,8 +28,8 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out.out, out.err
 
 
-def test_real_patches_classify_end_to_end(shared_data: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "classify", str(shared_data / "patches"), "--model", str(model_dir), "--format", "json")
+def test_real_patches_classify_end_to_end(test_data: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "classify", str(test_data / "patches"), "--model", str(model_dir), "--format", "json")
     assert code == 0, err
     records = json.loads(out)
     assert len(records) == 41  # every real patch: png and tif, two datasets, nested folders
@@ -41,9 +41,9 @@ def test_real_patches_classify_end_to_end(shared_data: Path, model_dir: Path, ca
         assert r["confidence"] == max(r["probabilities"].values())
 
 
-def test_same_image_same_probabilities_in_every_format(shared_data: Path, model_dir: Path, tmp_path: Path,
+def test_same_image_same_probabilities_in_every_format(test_data: Path, model_dir: Path, tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    patch = next((shared_data / "patches" / "crc9" / "TUM").glob("*.png"))
+    patch = next((test_data / "patches" / "crc9" / "TUM").glob("*.png"))
     _, js, _ = _run(capsys, "classify", str(patch), "-m", str(model_dir), "--format", "json")
     out_csv = tmp_path / "r.csv"
     code, _, _ = _run(capsys, "classify", str(patch), "-m", str(model_dir), "--format", "csv", "--output", str(out_csv))
@@ -56,11 +56,11 @@ def test_same_image_same_probabilities_in_every_format(shared_data: Path, model_
     assert code == 0 and rec["label"] in table
 
 
-def test_bad_inputs_are_reported_and_the_rest_classified(shared_data: Path, model_dir: Path, tmp_path: Path,
+def test_bad_inputs_are_reported_and_the_rest_classified(test_data: Path, model_dir: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "mixed"
     (folder / "sub").mkdir(parents=True)
-    shutil.copy(next((shared_data / "patches" / "crc9" / "NORM").glob("*.png")), folder / "sub" / "good.PNG")
+    shutil.copy(next((test_data / "patches" / "crc9" / "NORM").glob("*.png")), folder / "sub" / "good.PNG")
     (folder / "empty.png").write_bytes(b"")
     (folder / "text.png").write_text("not an image")
     rgb = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -96,15 +96,15 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert e.value.code == 2
 
 
-def test_uncached_model_offline_says_how_to_get_it(shared_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    patch = next((shared_data / "patches" / "crc9" / "TUM").glob("*.png"))
+def test_uncached_model_offline_says_how_to_get_it(test_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patch = next((test_data / "patches" / "crc9" / "TUM").glob("*.png"))
     code, _, err = _run(capsys, "classify", str(patch))
     assert code == 1
     assert "chaoyang-desktop models download" in err and "--model DIR" in err
     assert "Traceback" not in err
 
 
-def test_wrong_checkpoint_exits_1_with_names(model_dir: Path, tmp_path: Path, shared_data: Path,
+def test_wrong_checkpoint_exits_1_with_names(model_dir: Path, tmp_path: Path, test_data: Path,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(model_dir, bad)
@@ -112,7 +112,7 @@ def test_wrong_checkpoint_exits_1_with_names(model_dir: Path, tmp_path: Path, sh
     cfg["hidden_size"] = 64
     cfg["intermediate_size"] = 128
     (bad / "config.json").write_text(json.dumps(cfg))
-    patch = next((shared_data / "patches" / "crc9" / "TUM").glob("*.png"))
+    patch = next((test_data / "patches" / "crc9" / "TUM").glob("*.png"))
     code, _, err = _run(capsys, "classify", str(patch), "-m", str(bad))
     assert code == 1 and "mis-shaped tensors" in err and "Traceback" not in err
 

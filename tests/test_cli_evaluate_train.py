@@ -36,10 +36,10 @@ def base_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, base_dir: Path, shared_data: Path) -> Path:
+def trained(tmp_path_factory: pytest.TempPathFactory, base_dir: Path, test_data: Path) -> Path:
     """Two epochs on the CRC-9 patches with a new 9-class head (CLI, in-process)."""
     out = tmp_path_factory.mktemp("run") / "run"
-    code = main(["train", str(shared_data / "patches" / "crc9"), "--base", str(base_dir), "--new-classes", "--out", str(out),
+    code = main(["train", str(test_data / "patches" / "crc9"), "--base", str(base_dir), "--new-classes", "--out", str(out),
                  "--epochs", "2", "--device", "cpu", "--workers", "2"])
     assert code == 0
     return out
@@ -71,9 +71,9 @@ def test_train_writes_a_loadable_hf_model_and_its_records(trained: Path) -> None
     torch.load(trained / "checkpoint-last.pt", weights_only=True)
 
 
-def test_trained_model_classifies_and_evaluates_with_the_same_numbers(trained: Path, shared_data: Path, tmp_path: Path,
+def test_trained_model_classifies_and_evaluates_with_the_same_numbers(trained: Path, test_data: Path, tmp_path: Path,
                                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    crc9 = shared_data / "patches" / "crc9"
+    crc9 = test_data / "patches" / "crc9"
     code, out, err = _run(capsys, "classify", str(crc9), "--model", str(trained / "model"), "--format", "json", "--device", "cpu")
     assert code == 0, err
     records = json.loads(out)
@@ -111,11 +111,11 @@ def test_saved_model_matches_transformers(trained: Path) -> None:
     assert np.abs(clf.predict([img]) - ref).max() < 1e-5
 
 
-def test_evaluate_with_class_map_and_channel_order_comparison(base_dir: Path, shared_data: Path, tmp_path: Path,
+def test_evaluate_with_class_map_and_channel_order_comparison(base_dir: Path, test_data: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     cmap = tmp_path / "map.json"
     cmap.write_text(json.dumps(KATHER_MAP))
-    code, out, err = _run(capsys, "evaluate", str(shared_data / "patches" / "kather2016"), "--model", str(base_dir),
+    code, out, err = _run(capsys, "evaluate", str(test_data / "patches" / "kather2016"), "--model", str(base_dir),
                           "--class-map", str(cmap), "--compare-channel-orders", "--out", str(tmp_path / "cmp"), "--device", "cpu")
     assert code == 0, err
     cmp = json.loads((tmp_path / "cmp" / "channel_orders.json").read_text())
@@ -129,8 +129,8 @@ def test_evaluate_with_class_map_and_channel_order_comparison(base_dir: Path, sh
     assert bgr["accuracy"] == cmp["orders"]["bgr"]["accuracy"]
 
 
-def test_evaluate_a_chaoyang_json_list(base_dir: Path, shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    patches = shared_data / "patches"
+def test_evaluate_a_chaoyang_json_list(base_dir: Path, test_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patches = test_data / "patches"
     records = [{"label": 0, "name": p.relative_to(patches).as_posix()} for p in sorted((patches / "crc9" / "NORM").iterdir())]
     records += [{"label": 2, "name": p.relative_to(patches).as_posix()} for p in sorted((patches / "crc9" / "TUM").iterdir())]
     (tmp_path / "test.json").write_text(json.dumps(records))
@@ -142,15 +142,15 @@ def test_evaluate_a_chaoyang_json_list(base_dir: Path, shared_data: Path, tmp_pa
     assert code == 1 and "--image-root" in err and "Traceback" not in err
 
 
-def test_evaluate_errors_a_person_can_fix(base_dir: Path, shared_data: Path, tmp_path: Path,
+def test_evaluate_errors_a_person_can_fix(base_dir: Path, test_data: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = _run(capsys, "evaluate", str(shared_data / "patches" / "crc9"), "--model", str(base_dir))
+    code, _, err = _run(capsys, "evaluate", str(test_data / "patches" / "crc9"), "--model", str(base_dir))
     assert code == 1 and "--class-map" in err and "'TUM'" in err and "Traceback" not in err
     (tmp_path / "data" / "Normal").mkdir(parents=True)
     (tmp_path / "data" / "Normal" / "broken.png").write_text("not an image")
     code, _, err = _run(capsys, "evaluate", str(tmp_path / "data"), "--model", str(base_dir))
     assert code == 1 and "None of the 1 images could be read" in err
-    good = next((shared_data / "patches" / "crc9" / "NORM").glob("*.png"))
+    good = next((test_data / "patches" / "crc9" / "NORM").glob("*.png"))
     (tmp_path / "data" / "Normal" / "good.png").write_bytes(good.read_bytes())
     code, out, err = _run(capsys, "evaluate", str(tmp_path / "data"), "--model", str(base_dir), "--out", str(tmp_path / "ev"))
     assert code == 1 and "broken.png" in err and "1 could not be read" in out  # reported, left out, the rest evaluated
@@ -161,12 +161,12 @@ def test_evaluate_errors_a_person_can_fix(base_dir: Path, shared_data: Path, tmp
     assert code == 1 and "'Adenoma'" in err and "hold no images" in err
 
 
-def test_train_onto_the_base_classes_resume_and_refusals(base_dir: Path, shared_data: Path, tmp_path: Path,
+def test_train_onto_the_base_classes_resume_and_refusals(base_dir: Path, test_data: Path, tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str]) -> None:
     cmap = tmp_path / "map.json"
     cmap.write_text(json.dumps(KATHER_MAP))
     out = tmp_path / "run"
-    args = ["train", str(shared_data / "patches" / "kather2016"), "--class-map", str(cmap), "--base", str(base_dir),
+    args = ["train", str(test_data / "patches" / "kather2016"), "--class-map", str(cmap), "--base", str(base_dir),
             "--out", str(out), "--device", "cpu", "--batch-size", "4", "--val-fraction", "0.2"]
     code, _, err = _run(capsys, *args, "--epochs", "1")
     assert code == 0, err
@@ -182,6 +182,6 @@ def test_train_onto_the_base_classes_resume_and_refusals(base_dir: Path, shared_
     assert code == 0, err
     assert "Resuming" in err and "epoch 2/2" in err and "epoch 1/2" not in err
     assert [r["epoch"] for r in csv.DictReader((out / "training_log.csv").open())] == ["1", "2"]
-    code, _, err = _run(capsys, "train", str(shared_data / "patches" / "kather2016"), "--base", str(base_dir),
+    code, _, err = _run(capsys, "train", str(test_data / "patches" / "kather2016"), "--base", str(base_dir),
                         "--out", str(tmp_path / "other"))
     assert code == 1 and "--class-map" in err and "Traceback" not in err

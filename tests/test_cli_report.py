@@ -27,13 +27,13 @@ def n_images(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def analysed(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def analysed(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One analysis with --report, from a copy of the slide and a model folder the tests may delete."""
     root = tmp_path_factory.mktemp("analysed")
     model, _ = write_checkpoint(root / "model", TINY_CONFIG, seed=3)
     slides = root / "slides"
     slides.mkdir()
-    shutil.copy(shared_data / "slides" / SLIDE, slides / SLIDE)
+    shutil.copy(test_data / "slides" / SLIDE, slides / SLIDE)
     out = root / "out"
     code = main(["analyze", str(slides / SLIDE), "-m", str(model), "--out", str(out), "--report", "-q", "--no-cache"])
     assert code == 0
@@ -88,7 +88,7 @@ def test_report_from_saved_results_needs_neither_model_nor_slide(analysed: dict[
         shutil.move(moved, analysed["slide"])
 
 
-def test_report_errors_are_one_clear_line(analysed: dict[str, Path], shared_data: Path, tmp_path: Path,
+def test_report_errors_are_one_clear_line(analysed: dict[str, Path], test_data: Path, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path)]) == 1
     err = capsys.readouterr().err
@@ -99,7 +99,7 @@ def test_report_errors_are_one_clear_line(analysed: dict[str, Path], shared_data
     target = tmp_path / "missing" / "r.pdf"
     assert main(["report", str(analysed["result"]), "--out", str(target)]) == 1
     assert "does not exist" in capsys.readouterr().err and not target.parent.exists()
-    other = shared_data / "images" / "CMU-1-Small-Region_full.jpg"
+    other = test_data / "images" / "CMU-1-Small-Region_full.jpg"
     assert main(["report", str(analysed["result"]), "--slide", str(other), "--out", str(tmp_path / "x.pdf")]) == 1
     assert "not the slide" in capsys.readouterr().err and not (tmp_path / "x.pdf").exists()
 

@@ -37,8 +37,8 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def real_patches(shared_data: Path) -> list[np.ndarray]:
-    paths = sorted(p for p in (shared_data / "patches").rglob("*") if p.is_file())
+def real_patches(test_data: Path) -> list[np.ndarray]:
+    paths = sorted(p for p in (test_data / "patches").rglob("*") if p.is_file())
     assert len(paths) >= 30
     return [decode_image(p) for p in paths]
 

@@ -125,7 +125,7 @@ def test_missing_data_and_bad_class_map(tmp_path: Path) -> None:
         load_labelled_dataset(tmp_path / "empty", CLASSES)
 
 
-def test_real_patch_folders(shared_data: Path) -> None:
-    ds = load_labelled_dataset(shared_data / "patches" / "crc9")
+def test_real_patch_folders(test_data: Path) -> None:
+    ds = load_labelled_dataset(test_data / "patches" / "crc9")
     assert len(ds) == 25 and len(ds.class_names) == 9
     assert ds.class_counts()[ds.class_names.index("TUM")] == 3

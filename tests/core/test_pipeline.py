@@ -93,13 +93,13 @@ def test_missing_pixel_size_is_refused(classifier: Classifier, tmp_path: Path) -
     assert result.provenance.mpp == 0.5 and not result.provenance.mpp_assumed
 
 
-def test_plain_image_pixel_size_is_assumed(classifier: Classifier, shared_data: Path) -> None:
-    result = analyze_slide(shared_data / "images" / "CMU-1-Small-Region_full.jpg", classifier, AnalysisSettings()).result
+def test_plain_image_pixel_size_is_assumed(classifier: Classifier, test_data: Path) -> None:
+    result = analyze_slide(test_data / "images" / "CMU-1-Small-Region_full.jpg", classifier, AnalysisSettings()).result
     assert result.provenance.mpp_assumed and result.provenance.mpp == pytest.approx(0.5)
 
 
-def test_real_pyramid_reads_from_the_right_level(classifier: Classifier, shared_data: Path) -> None:
-    with open_slide(shared_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
+def test_real_pyramid_reads_from_the_right_level(classifier: Classifier, test_data: Path) -> None:
+    with open_slide(test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
         plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0))
     # 0.228 um/px: 256 um is 1122 px at level 0; level 1 (0.456 um/px) is the nearest not coarser than 0.5.
     assert plan.grid.level == 1 and plan.grid.l0_tile == 1122 and plan.grid.lv_tile == 561
@@ -179,9 +179,9 @@ def test_open_slide_variant_matches(classifier: Classifier, blocks_slide: Path) 
         ("Hamamatsu-test3-DAPI-2-387.ndpi", 0.22818, 1),
     ],
 )
-def test_real_slides_analyse_end_to_end(classifier: Classifier, shared_data: Path, name: str, mpp: float,
+def test_real_slides_analyse_end_to_end(classifier: Classifier, test_data: Path, name: str, mpp: float,
                                         level: int) -> None:
-    out = analyze_slide(shared_data / "slides" / name, classifier, AnalysisSettings())
+    out = analyze_slide(test_data / "slides" / name, classifier, AnalysisSettings())
     result = out.result
     assert result.complete and result.n_failed == 0 and result.n_done > 0
     assert result.provenance.mpp == pytest.approx(mpp, rel=1e-3) and not result.provenance.mpp_assumed

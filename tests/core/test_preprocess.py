@@ -27,10 +27,10 @@ def _h_and_e_like(seed: int = 0) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def test_resize_matches_opencv_inter_linear(shared_data: Path) -> None:
+def test_resize_matches_opencv_inter_linear(test_data: Path) -> None:
     from chaoyang_desktop.core.imageio import decode_image
 
-    real = decode_image(next((shared_data / "images").glob("*.jpg")))[:512, :512]
+    real = decode_image(next((test_data / "images").glob("*.jpg")))[:512, :512]
     for img in (_h_and_e_like(), real):
         prof = _profile(channel_order="rgb")
         ours = preprocess_uint8(torch.from_numpy(img[None]), prof)[0]

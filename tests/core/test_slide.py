@@ -45,8 +45,8 @@ def rgb() -> np.ndarray:
 # -- real slides ------------------------------------------------------------------------------
 
 
-def test_aperio_svs(shared_data: Path) -> None:
-    with open_slide(shared_data / CMU) as s:
+def test_aperio_svs(test_data: Path) -> None:
+    with open_slide(test_data / CMU) as s:
         assert s.format == "aperio"
         assert s.vendor == "Aperio"
         assert s.dimensions == (2220, 2967)
@@ -59,8 +59,8 @@ def test_aperio_svs(shared_data: Path) -> None:
         assert s.properties["openslide.vendor"] == "aperio"
 
 
-def test_ndpi_pyramid(shared_data: Path) -> None:
-    with open_slide(shared_data / NDPI) as s:
+def test_ndpi_pyramid(test_data: Path) -> None:
+    with open_slide(test_data / NDPI) as s:
         assert s.format == "hamamatsu" and s.vendor == "Hamamatsu"
         assert s.level_count == 7
         assert s.level_downsamples == (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
@@ -72,8 +72,8 @@ def test_ndpi_pyramid(shared_data: Path) -> None:
         assert thumb.shape[1] / thumb.shape[0] == pytest.approx(3968 / 4864, rel=0.01)
 
 
-def test_generic_tiff_levels_agree(shared_data: Path) -> None:
-    with open_slide(shared_data / GENERIC) as s:
+def test_generic_tiff_levels_agree(test_data: Path) -> None:
+    with open_slide(test_data / GENERIC) as s:
         assert s.format == "generic-tiff" and s.vendor == "Generic TIFF"
         assert s.level_count == 4
         assert s.mpp == pytest.approx(0.499)
@@ -85,8 +85,8 @@ def test_generic_tiff_levels_agree(shared_data: Path) -> None:
         assert np.abs(reduced - l1).mean() < 8
 
 
-def test_region_partly_outside_is_white(shared_data: Path) -> None:
-    with open_slide(shared_data / CMU) as s:
+def test_region_partly_outside_is_white(test_data: Path) -> None:
+    with open_slide(test_data / CMU) as s:
         w, h = s.dimensions
         region = s.read_region(w - 50, -30, 0, 100, 80)
         assert region.shape == (80, 100, 3)
@@ -100,9 +100,9 @@ def test_region_partly_outside_is_white(shared_data: Path) -> None:
             s.read_region(0, 0, 3, 10, 10)
 
 
-def test_concurrent_reads_match_serial(shared_data: Path) -> None:
+def test_concurrent_reads_match_serial(test_data: Path) -> None:
     rng = np.random.default_rng(0)
-    with open_slide(shared_data / GENERIC) as s:
+    with open_slide(test_data / GENERIC) as s:
         xs, ys, levels = rng.integers(-100, 2100, 24), rng.integers(-100, 2800, 24), rng.integers(0, 4, 24)
         requests = [(int(x), int(y), int(lv)) for x, y, lv in zip(xs, ys, levels)]
         serial = [s.read_region(x, y, lv, 200, 150) for x, y, lv in requests]
@@ -112,8 +112,8 @@ def test_concurrent_reads_match_serial(shared_data: Path) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-def test_plain_jpeg(shared_data: Path) -> None:
-    with open_slide(shared_data / JPEG) as s:
+def test_plain_jpeg(test_data: Path) -> None:
+    with open_slide(test_data / JPEG) as s:
         assert s.format == "image" and s.vendor == "Image (JPEG)"
         assert s.dimensions == (2220, 2967) and s.level_count == 1
         assert s.mpp is None and s.mpp_source == "none"  # JPEG DPI is not a pixel size
@@ -123,24 +123,24 @@ def test_plain_jpeg(shared_data: Path) -> None:
         assert (region[20:] == 255).all() and (region[:, 20:] == 255).all()
         thumb = s.thumbnail(512)
         assert thumb.shape == (512, 383, 3)
-    with open_slide(shared_data / JPEG, assumed_mpp=0.5) as s:
+    with open_slide(test_data / JPEG, assumed_mpp=0.5) as s:
         assert s.mpp == 0.5 and s.mpp_assumed and s.mpp_source == "assumed"
-    with open_slide(shared_data / JPEG, mpp=0.25, assumed_mpp=0.5) as s:
+    with open_slide(test_data / JPEG, mpp=0.25, assumed_mpp=0.5) as s:
         assert s.mpp == 0.25 and not s.mpp_assumed and s.mpp_source == "override"
 
 
-def test_jpeg_and_svs_have_same_pixels(shared_data: Path) -> None:
-    with open_slide(shared_data / CMU) as wsi, open_slide(shared_data / JPEG) as img:
+def test_jpeg_and_svs_have_same_pixels(test_data: Path) -> None:
+    with open_slide(test_data / CMU) as wsi, open_slide(test_data / JPEG) as img:
         a = wsi.read_region(1000, 1000, 0, 256, 256).astype(float)
         b = img.read_region(1000, 1000, 0, 256, 256).astype(float)
         assert np.abs(a - b).mean() < 10  # two JPEG encodings of the same pixels
 
 
-def test_override_mpp_on_wsi(shared_data: Path) -> None:
-    with open_slide(shared_data / CMU, mpp=0.25) as s:
+def test_override_mpp_on_wsi(test_data: Path) -> None:
+    with open_slide(test_data / CMU, mpp=0.25) as s:
         assert s.mpp == 0.25 and s.mpp_source == "override"
     with pytest.raises(SettingsError):
-        open_slide(shared_data / CMU, mpp=-1)
+        open_slide(test_data / CMU, mpp=-1)
 
 
 # -- synthetic pyramids -----------------------------------------------------------------------
@@ -285,8 +285,8 @@ def test_huge_image_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
             open_slide(tmp_path / name)
 
 
-def test_truncated_image_is_decode_error(tmp_path: Path, shared_data: Path) -> None:
-    data = (shared_data / JPEG).read_bytes()
+def test_truncated_image_is_decode_error(tmp_path: Path, test_data: Path) -> None:
+    data = (test_data / JPEG).read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 3])
     with pytest.raises(ImageDecodeError, match="cut.jpg"):
         open_slide(tmp_path / "cut.jpg")
@@ -309,16 +309,16 @@ def test_bad_files_raise_slide_open_error(tmp_path: Path) -> None:
         open_slide(tmp_path / "folder")
 
 
-def test_truncated_svs_is_slide_open_error(tmp_path: Path, shared_data: Path) -> None:
-    data = (shared_data / CMU).read_bytes()
+def test_truncated_svs_is_slide_open_error(tmp_path: Path, test_data: Path) -> None:
+    data = (test_data / CMU).read_bytes()
     (tmp_path / "cut.svs").write_bytes(data[:2000])
     with pytest.raises(SlideOpenError):
         with open_slide(tmp_path / "cut.svs") as s:
             s.read_region(0, 0, 0, 10, 10)
 
 
-def test_closed_slide_refuses_reads(shared_data: Path) -> None:
-    s = open_slide(shared_data / CMU)
+def test_closed_slide_refuses_reads(test_data: Path) -> None:
+    s = open_slide(test_data / CMU)
     s.close()
     with pytest.raises(ValueError):
         s.read_region(0, 0, 0, 10, 10)
@@ -327,12 +327,12 @@ def test_closed_slide_refuses_reads(shared_data: Path) -> None:
 # -- identity and names -----------------------------------------------------------------------
 
 
-def test_fingerprint(tmp_path: Path, shared_data: Path, rgb: np.ndarray) -> None:
-    with open_slide(shared_data / CMU) as a, open_slide(shared_data / CMU) as b:
+def test_fingerprint(tmp_path: Path, test_data: Path, rgb: np.ndarray) -> None:
+    with open_slide(test_data / CMU) as a, open_slide(test_data / CMU) as b:
         fp = a.fingerprint()
         assert fp == b.fingerprint() and len(fp) == 32
     copy = tmp_path / "renamed.svs"
-    shutil.copyfile(shared_data / CMU, copy)
+    shutil.copyfile(test_data / CMU, copy)
     with open_slide(copy) as c:
         assert c.fingerprint() == fp
     p1 = write_pyramid_tiff(tmp_path / "one.tif", rgb)

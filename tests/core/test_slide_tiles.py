@@ -50,8 +50,8 @@ REGIONS = [
 
 
 @pytest.mark.parametrize("name", ["CMU-1-Small-Region.svs", "CMU-1-Small-Region_generic-pyramid.tiff"])
-def test_real_slides_match_openslide(shared_data: Path, served: list[tuple[int, int]], name: str) -> None:
-    path = shared_data / "slides" / name
+def test_real_slides_match_openslide(test_data: Path, served: list[tuple[int, int]], name: str) -> None:
+    path = test_data / "slides" / name
     with open_slide(path) as slide:
         assert slide._tiles is not None
         for x, y, w, h in REGIONS:
@@ -79,8 +79,8 @@ def test_synthetic_pyramid_levels_match_openslide(tmp_path: Path, served: list[t
     assert {level for level, _ in served} == {0, 1, 2}
 
 
-def test_threads_read_the_same_pixels(shared_data: Path) -> None:
-    path = shared_data / "slides" / "CMU-1-Small-Region.svs"
+def test_threads_read_the_same_pixels(test_data: Path) -> None:
+    path = test_data / "slides" / "CMU-1-Small-Region.svs"
     rects = [(x, y) for x in range(0, 2000, 480) for y in range(0, 2800, 560)]
     with open_slide(path) as slide:
         expected = [slide.read_region(x, y, 0, 512, 512) for x, y in rects]
@@ -90,14 +90,14 @@ def test_threads_read_the_same_pixels(shared_data: Path) -> None:
         np.testing.assert_array_equal(a, expected[i % len(rects)])
 
 
-def test_reads_after_close_are_refused(shared_data: Path) -> None:
-    slide = open_slide(shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_reads_after_close_are_refused(test_data: Path) -> None:
+    slide = open_slide(test_data / "slides" / "CMU-1-Small-Region.svs")
     slide.read_region(0, 0, 0, 64, 64)
     slide.close()
     with pytest.raises(ValueError, match="closed"):
         slide.read_region(0, 0, 0, 64, 64)
 
 
-def test_other_formats_use_openslide_alone(shared_data: Path) -> None:
-    with open_slide(shared_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
+def test_other_formats_use_openslide_alone(test_data: Path) -> None:
+    with open_slide(test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
         assert slide._tiles is None

@@ -122,8 +122,8 @@ def test_mask_for_synthetic_slide(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, [1.0, 1.0, 0.0, _coverage([(200, 100, 600, 500)], (700, 0, 256, 256))], atol=0.03)
 
 
-def test_cmu_tissue_fraction(shared_data: Path) -> None:
-    with open_slide(shared_data / "slides/CMU-1-Small-Region.svs") as slide:
+def test_cmu_tissue_fraction(test_data: Path) -> None:
+    with open_slide(test_data / "slides/CMU-1-Small-Region.svs") as slide:
         thumb = slide.thumbnail(1024)
         tm = tissue_mask_for(slide, thumb=thumb)
     assert 0.2 < tm.tissue_fraction < 0.95
@@ -133,8 +133,8 @@ def test_cmu_tissue_fraction(shared_data: Path) -> None:
     assert tm.mask[h // 2 :, w // 3 : w // 2].mean() > 0.8
 
 
-def test_fluorescence_ndpi_is_reasonable(shared_data: Path) -> None:
-    with open_slide(shared_data / "slides/Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
+def test_fluorescence_ndpi_is_reasonable(test_data: Path) -> None:
+    with open_slide(test_data / "slides/Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
         tm = tissue_mask_for(slide, max_side=1024)
     assert 0.3 < tm.tissue_fraction < 0.9
     h, _ = tm.mask.shape

@@ -72,5 +72,5 @@ def window(make_window):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def cmu_slide(shared_data: Path) -> Path:
-    return shared_data / "slides" / "CMU-1-Small-Region.svs"
+def cmu_slide(test_data: Path) -> Path:
+    return test_data / "slides" / "CMU-1-Small-Region.svs"

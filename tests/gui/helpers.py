@@ -22,7 +22,7 @@ def wait_until(condition, timeout_s: float = 30.0) -> None:  # type: ignore[no-u
 
 
 @contextlib.contextmanager
-def analysed_cmu_window(tiny_model: Path, shared_data: Path, home: Path, size: tuple[int, int],
+def analysed_cmu_window(tiny_model: Path, test_data: Path, home: Path, size: tuple[int, int],
                         before_analysis=None):  # type: ignore[no-untyped-def]
     """A main window that opened CMU-1-Small-Region and analysed it with the tiny model.
 
@@ -47,7 +47,7 @@ def analysed_cmu_window(tiny_model: Path, shared_data: Path, home: Path, size: t
     window.resize(*size)
     window.show()
     try:
-        assert window.open_paths([str(shared_data / "slides" / "CMU-1-Small-Region.svs")])
+        assert window.open_paths([str(test_data / "slides" / "CMU-1-Small-Region.svs")])
         wait_until(window.slide_view.is_idle)
         if before_analysis is not None:
             before_analysis(window)

@@ -27,18 +27,18 @@ def open_slide_in(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped
 
 
 @pytest.fixture(scope="module")
-def engine(shared_data: Path, tiny_model: Path):  # type: ignore[no-untyped-def]
+def engine(test_data: Path, tiny_model: Path):  # type: ignore[no-untyped-def]
     """The CMU analysis through the core alone (no GUI, no cache): the reference numbers."""
     from chaoyang_desktop.core.analysis import analyze_slide
     from chaoyang_desktop.core.inference import Classifier, EngineSettings
     from chaoyang_desktop.core.pipeline import AnalysisSettings
 
     clf = Classifier.load(str(tiny_model), EngineSettings(device="cpu", batch_size=8))
-    return analyze_slide(shared_data / "slides" / "CMU-1-Small-Region.svs", clf, AnalysisSettings(), cache=None).result
+    return analyze_slide(test_data / "slides" / "CMU-1-Small-Region.svs", clf, AnalysisSettings(), cache=None).result
 
 
 @pytest.fixture(scope="module")
-def analysed(qapp, tiny_model: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def analysed(qapp, tiny_model: Path, test_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One window that has analysed CMU-1-Small-Region; tests only look at it (or undo what they change)."""
     batches: list[object] = []
     before: list[object] = []
@@ -47,7 +47,7 @@ def analysed(qapp, tiny_model: Path, shared_data: Path, tmp_path_factory: pytest
         window.host.batch_ready.connect(lambda jid, u: batches.append(u))
         before.append(window.slide_view.grab().toImage())
 
-    with analysed_cmu_window(tiny_model, shared_data, tmp_path_factory.mktemp("home"), (1200, 800), watch) as (window, status):
+    with analysed_cmu_window(tiny_model, test_data, tmp_path_factory.mktemp("home"), (1200, 800), watch) as (window, status):
         window.test_batches = batches  # type: ignore[attr-defined]
         window.test_before = before[0]  # type: ignore[attr-defined]
         window.test_status = status  # type: ignore[attr-defined]

@@ -32,20 +32,20 @@ def drop(widget: QWidget, paths: list[Path]) -> None:
     assert event.isAccepted()
 
 
-def test_what_a_path_opens_as(shared_data: Path) -> None:
-    assert resolve_open([shared_data / "slides" / "CMU-1-Small-Region.svs"]).kind == KIND_SLIDE
-    assert resolve_open([shared_data / "images" / "CMU-1-Small-Region_full.jpg"]).kind == KIND_SLIDE
-    folder = resolve_open([shared_data / "slides"])
+def test_what_a_path_opens_as(test_data: Path) -> None:
+    assert resolve_open([test_data / "slides" / "CMU-1-Small-Region.svs"]).kind == KIND_SLIDE
+    assert resolve_open([test_data / "images" / "CMU-1-Small-Region_full.jpg"]).kind == KIND_SLIDE
+    folder = resolve_open([test_data / "slides"])
     assert folder.kind == KIND_SLIDES and len(folder.paths) == 3
-    patches = resolve_open([shared_data / "patches"])
+    patches = resolve_open([test_data / "patches"])
     assert patches.kind == KIND_PATCHES and len(patches.paths) == 41
-    one = next((shared_data / "patches" / "crc9" / "TUM").iterdir())
+    one = next((test_data / "patches" / "crc9" / "TUM").iterdir())
     assert resolve_open([one]).kind == KIND_PATCHES
 
 
-def test_drop_a_folder_of_patches_opens_the_classified_gallery(qtbot, window, shared_data: Path,
+def test_drop_a_folder_of_patches_opens_the_classified_gallery(qtbot, window, test_data: Path,
                                                               tiny_model: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    folder = shared_data / "patches"
+    folder = test_data / "patches"
     with qtbot.waitSignal(window.analysis_finished, timeout=60000) as blocker:
         drop(window, [folder])
     assert blocker.args == ["done"]
@@ -82,9 +82,9 @@ def test_drop_a_folder_of_patches_opens_the_classified_gallery(qtbot, window, sh
     assert len(json.loads((tmp_path / "gui.json").read_text())) == 41
 
 
-def test_patch_classification_can_be_cancelled(qtbot, window, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+def test_patch_classification_can_be_cancelled(qtbot, window, test_data: Path) -> None:  # type: ignore[no-untyped-def]
     window.settings.set("engine/batch_size", 2)
-    window.open_paths([str(shared_data / "patches")], auto_classify=False)
+    window.open_paths([str(test_data / "patches")], auto_classify=False)
     assert not window.gallery.results() and window.act_analyze.text() == "&Classify Patches"
     with qtbot.waitSignal(window.host.patch_results, timeout=30000):
         window.analyze()
@@ -104,8 +104,8 @@ def test_drop_a_slide_file_anywhere_opens_it(qtbot, window, cmu_slide: Path) -> 
     assert str(cmu_slide.resolve()) in window.settings.recent_files()
 
 
-def test_folder_of_slides_opens_a_slide_list(qtbot, window, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    assert window.open_paths([str(shared_data / "slides")])
+def test_folder_of_slides_opens_a_slide_list(qtbot, window, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    assert window.open_paths([str(test_data / "slides")])
     assert window.slides_dock.isVisible()
     paths = window.slide_list.paths()
     assert len(paths) == 3 and window.slide_path == paths[0]

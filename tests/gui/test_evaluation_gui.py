@@ -11,12 +11,12 @@ import pytest
 
 
 @pytest.fixture
-def labelled(tmp_path: Path, shared_data: Path) -> Path:
+def labelled(tmp_path: Path, test_data: Path) -> Path:
     """Two class folders named like two model classes (any case), with real patches copied in."""
     root = tmp_path / "labelled"
     for name, src in (("normal", "NORM"), ("adenoma", "TUM")):
         (root / name).mkdir(parents=True)
-        for f in sorted((shared_data / "patches" / "crc9" / src).iterdir()):
+        for f in sorted((test_data / "patches" / "crc9" / src).iterdir()):
             shutil.copy(f, root / name / f.name)
     return root
 

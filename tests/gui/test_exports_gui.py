@@ -17,13 +17,13 @@ from tests.gui.helpers import analysed_cmu_window, wait_until
 
 
 @pytest.fixture(scope="module")
-def analysed(qapp, tiny_model: Path, shared_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def analysed(qapp, tiny_model: Path, test_data: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """One window that has analysed CMU-1-Small-Region with the tiny model (isolated settings and caches)."""
 
     def note_actions(window) -> None:  # type: ignore[no-untyped-def]
         window.test_enabled_before = [a.isEnabled() for a in window.exporter.actions]
 
-    with analysed_cmu_window(tiny_model, shared_data, tmp_path_factory.mktemp("home"), (1100, 750), note_actions) as (window, status):
+    with analysed_cmu_window(tiny_model, test_data, tmp_path_factory.mktemp("home"), (1100, 750), note_actions) as (window, status):
         assert status == "done"
         wait_until(window.slide_view.is_idle)
         yield window

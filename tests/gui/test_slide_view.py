@@ -42,8 +42,8 @@ def wheel(view: SlideView, pos: QPointF, notches: int) -> None:
     QApplication.sendEvent(view, event)
 
 
-def test_open_real_slide_fits_and_paints_the_thumbnail(view: SlideView, qtbot, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    open_in(view, qtbot, shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_open_real_slide_fits_and_paints_the_thumbnail(view: SlideView, qtbot, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_in(view, qtbot, test_data / "slides" / "CMU-1-Small-Region.svs")
     assert view.thumbnail_array is not None
     x0, y0, x1, y1 = view.state.visible_l0_rect()
     assert x0 <= 0 and y0 <= 0 and x1 >= 2220 and y1 >= 2967
@@ -53,8 +53,8 @@ def test_open_real_slide_fits_and_paints_the_thumbnail(view: SlideView, qtbot, s
     assert view.scale_bar.isVisible() and view.scale_bar.bar() is not None
 
 
-def test_zoom_and_pan_read_tiles_from_the_right_level(view: SlideView, qtbot, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    open_in(view, qtbot, shared_data / "slides" / "CMU-1-Small-Region_generic-pyramid.tiff")
+def test_zoom_and_pan_read_tiles_from_the_right_level(view: SlideView, qtbot, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_in(view, qtbot, test_data / "slides" / "CMU-1-Small-Region_generic-pyramid.tiff")
     # Zoomed out the thumbnail is sharp enough: no tile is read at all.
     assert view.visible_tiles() == []
     anchor = QPointF(300, 200)
@@ -77,8 +77,8 @@ def test_zoom_and_pan_read_tiles_from_the_right_level(view: SlideView, qtbot, sh
     assert view.state.scale < 1.0
 
 
-def test_drag_pans_the_view(view: SlideView, qtbot, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    open_in(view, qtbot, shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_drag_pans_the_view(view: SlideView, qtbot, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_in(view, qtbot, test_data / "slides" / "CMU-1-Small-Region.svs")
     view.one_to_one()
     cx, cy = view.state.l0_cx, view.state.l0_cy
     qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(400, 300))
@@ -89,8 +89,8 @@ def test_drag_pans_the_view(view: SlideView, qtbot, shared_data: Path) -> None: 
     assert view.state.l0_cy == pytest.approx(cy + 50)
 
 
-def test_stale_tile_requests_are_dropped(view: SlideView, qtbot, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    open_in(view, qtbot, shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_stale_tile_requests_are_dropped(view: SlideView, qtbot, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_in(view, qtbot, test_data / "slides" / "CMU-1-Small-Region.svs")
     loader = view.loader
     token = loader.token
     far = [TileKey(token, 0, tx, ty) for tx in range(5) for ty in range(6)]
@@ -155,8 +155,8 @@ def test_heatmap_cells_stay_aligned_with_the_slide_at_any_zoom(view: SlideView, 
                 assert (c_.red() > 200 and c_.blue() < 60) == want_red, (scale, l0_x, l0_y, dx, dy)
 
 
-def test_minimap_click_moves_the_view(view: SlideView, qtbot, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
-    open_in(view, qtbot, shared_data / "slides" / "CMU-1-Small-Region.svs")
+def test_minimap_click_moves_the_view(view: SlideView, qtbot, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_in(view, qtbot, test_data / "slides" / "CMU-1-Small-Region.svs")
     view.one_to_one()
     mm = view.minimap
     mm.show()
