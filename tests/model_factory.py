@@ -77,10 +77,30 @@ def make_hf_model(config: dict[str, Any], seed: int = 0) -> torch.nn.Module:
 
     torch.manual_seed(seed)
     model = ViTForImageClassification(ViTConfig(**config)).eval()
-    # The default init leaves the head near zero; spread logits so probabilities differ per class.
-    with torch.no_grad():
-        model.classifier.weight.normal_(0, 0.5)
+    randomise_all_parameters(model, seed)
     return model
+
+
+def randomise_all_parameters(model: torch.nn.Module, seed: int) -> None:
+    """Give every tensor distinct values, LayerNorms and biases included.
+
+    The default init sets every LayerNorm to weight 1 / bias 0 and every Linear bias to 0, so a
+    loader that swapped two same-shaped tensors (``norm1`` for ``norm2``, a ``q`` bias for a ``k``
+    bias) would still give the right answer. Scales stay near the default's so the activations
+    of a 12-layer model stay finite and the softmax is not saturated.
+    """
+    gen = torch.Generator().manual_seed(10_000 + seed)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            noise = torch.randn(param.shape, generator=gen)
+            if "layernorm" in name and name.endswith(".weight"):
+                param.copy_(1.0 + 0.3 * noise)  # gains between about 0.1 and 1.9
+            elif name.endswith(".bias"):
+                param.copy_(0.05 * noise)
+            elif name.startswith("classifier."):
+                param.copy_(0.5 * noise)  # spread the logits so the probabilities differ per class
+            else:
+                param.copy_(0.02 * noise)
 
 
 def write_checkpoint(folder: Path, config: dict[str, Any] | None = None, *, seed: int = 0, layout: str = "v4",

@@ -98,16 +98,17 @@ def test_trained_model_classifies_and_evaluates_with_the_same_numbers(trained: P
 
 
 def test_saved_model_matches_transformers(trained: Path) -> None:
-    transformers = pytest.importorskip("transformers")
+    import transformers
+
     from chaoyang_desktop.core.inference import Classifier, EngineSettings
-    from chaoyang_desktop.core.preprocess import preprocess_uint8
+    from tests.reference import training_input
 
     hf = transformers.ViTForImageClassification.from_pretrained(str(trained / "model")).eval()
     assert hf.config.id2label[8] == "TUM"
     clf = Classifier.load(str(trained / "model"), EngineSettings(device="cpu"))
     img = np.random.default_rng(1).integers(0, 256, (224, 224, 3), dtype=np.uint8)
     with torch.no_grad():
-        ref = torch.softmax(hf(pixel_values=preprocess_uint8(torch.from_numpy(img[None]), clf.profile)).logits, 1).numpy()
+        ref = torch.softmax(hf(pixel_values=training_input([img])).logits, 1).numpy()
     assert np.abs(clf.predict([img]) - ref).max() < 1e-5
 
 

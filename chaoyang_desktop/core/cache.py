@@ -21,7 +21,8 @@ from chaoyang_desktop.core.results import AnalysisResult
 log = logging.getLogger(__name__)
 
 # Bumped whenever a change to the engine would change predictions for the same key.
-CACHE_SCHEMA = 1
+# 2: tiles are resized with cv2.resize itself (training's function), no longer a torch look-alike.
+CACHE_SCHEMA = 2
 
 
 def cache_key(result_or_plan_provenance: object) -> str:

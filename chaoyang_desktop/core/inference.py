@@ -1,9 +1,10 @@
 """The inference engine: device choice, precision, batching and the loaded classifier.
 
 One :class:`Classifier` holds a timm ViT on a device. It takes RGB uint8 pixels (numpy arrays or
-a tensor), preprocesses them on the same device and returns class probabilities. On CUDA it runs
-under bf16 autocast (fp16 where bf16 is unsupported) unless fp32 is asked for, and when the GPU
-runs out of memory it halves the batch and goes on.
+a tensor), resizes them on the CPU as training did (OpenCV), normalises them on the device and
+returns class probabilities. On CUDA it runs under bf16 autocast (fp16 where bf16 is
+unsupported) unless fp32 is asked for, and when the GPU runs out of memory it halves the batch
+and goes on.
 
 Two opt-in fast CPU modes (``docs/performance.md`` has the measurements):
 
@@ -31,7 +32,7 @@ from chaoyang_desktop.core.checkpoint import load_vit
 from chaoyang_desktop.core.engine_settings import DEVICES, PRECISIONS, EngineSettings
 from chaoyang_desktop.core.errors import SettingsError
 from chaoyang_desktop.core.model_source import ProgressFn, load_profile, resolve_model
-from chaoyang_desktop.core.preprocess import preprocess_uint8, stack_images
+from chaoyang_desktop.core.preprocess import preprocess_uint8, resize_tiles
 from chaoyang_desktop.core.profile import ModelProfile
 
 log = logging.getLogger(__name__)
@@ -277,14 +278,13 @@ class Classifier:
         return self.submit(batch_uint8).result().astype(np.float32, copy=False)
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities (N, C) for RGB uint8 images of any sizes (grouped by size internally)."""
-        out = np.empty((len(images), self.profile.num_classes), dtype=np.float32)
-        for indices, stacked in stack_images(images):
-            tensor = torch.from_numpy(stacked)
-            if self.device.type == "cuda":
-                tensor = tensor.pin_memory()
-            out[indices] = self.predict_tensor(tensor)
-        return out
+        """Probabilities (N, C) for RGB uint8 images of any sizes (resized as in training first)."""
+        if not len(images):
+            return np.empty((0, self.profile.num_classes), dtype=np.float32)
+        tensor = torch.from_numpy(resize_tiles(images, self.profile))
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory()
+        return self.predict_tensor(tensor)
 
 
 class ClassifierCache:

@@ -3,9 +3,10 @@
 ``plan_analysis`` decides what will be analysed (pixel size, grid, tissue mask, region of
 interest, the tiles kept) without touching the model; the GUI shows it as a preview.
 ``run_analysis`` fills an :class:`AnalysisResult`: reader threads (the JPEG decoders release the
-GIL) read tiles at the grid's pyramid level into batch buffers, all of them working on the
-oldest unfinished batch first, so a batch is ready after ``batch / workers`` tile reads; one
-consumer, the calling thread, preprocesses and classifies each batch on the inference device and
+GIL) read tiles at the grid's pyramid level and resize them to the network's input size with
+OpenCV, as training did, into batch buffers, all of them working on the oldest unfinished batch
+first, so a batch is ready after ``batch / workers`` tile reads; one consumer, the calling
+thread, normalises and classifies each batch on the inference device and
 reports it through ``on_batch``. On CUDA the buffers are pinned, the copy does not block, and the
 next batch is submitted before the previous one's probabilities are collected, so the GPU never
 waits for the Python side.
@@ -33,6 +34,7 @@ import torch
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError, SettingsError
 from chaoyang_desktop.core.inference import Classifier, PendingPrediction
+from chaoyang_desktop.core.preprocess import resize_tile
 from chaoyang_desktop.core.profile import ModelProfile
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult, Provenance
 from chaoyang_desktop.core.roi import Roi
@@ -221,9 +223,10 @@ class _TileFeeder:
     """
 
     def __init__(self, slide: Slide, grid: GridSpec, rects: np.ndarray, scheduler: TileScheduler,
-                 batch_size: int, prefetch: int, workers: int, pin_memory: bool,
+                 profile: ModelProfile, batch_size: int, prefetch: int, workers: int, pin_memory: bool,
                  cancel: threading.Event) -> None:
         self._slide = slide
+        self._profile = profile
         self._grid = grid
         self._rects = rects
         self._scheduler = scheduler
@@ -278,10 +281,11 @@ class _TileFeeder:
             self._exhausted = True
             self._cond.notify_all()
             return False
-        lv = self._grid.lv_tile
-        # Pinned host memory lets the copy to the GPU run without blocking; the caching host
-        # allocator recycles these buffers, so pinning is paid once.
-        tensor = torch.empty((len(idx), lv, lv, 3), dtype=torch.uint8, pin_memory=self._pin)
+        size = self._profile.input_size
+        # Tiles are resized as they are read, so a batch holds input-sized tiles. Pinned host
+        # memory lets the copy to the GPU run without blocking; the caching host allocator
+        # recycles these buffers, so pinning is paid once.
+        tensor = torch.empty((len(idx), size, size, 3), dtype=torch.uint8, pin_memory=self._pin)
         batch = _Batch(idx, tensor)
         self._open += 1
         self._work.extend((batch, j) for j in range(len(idx)))
@@ -319,7 +323,8 @@ class _TileFeeder:
         x, y = int(self._rects[i, 0]), int(self._rects[i, 1])
         lv = self._grid.lv_tile
         try:
-            batch.pixels[j] = self._slide.read_region(x, y, self._grid.level, lv, lv)
+            # OpenCV releases the GIL: the readers resize in parallel with the model's forward.
+            batch.pixels[j] = resize_tile(self._slide.read_region(x, y, self._grid.level, lv, lv), self._profile)
             return
         except ChaoyangError as exc:
             msg = str(exc)
@@ -355,7 +360,7 @@ def run_analysis(
     total = result.n_tiles
     started = time.perf_counter()
     device = classifier.device
-    feeder = _TileFeeder(slide, result.grid, result.rects(), scheduler, max(1, classifier.batch_size),
+    feeder = _TileFeeder(slide, result.grid, result.rects(), scheduler, classifier.profile, max(1, classifier.batch_size),
                          default_prefetch(device) if prefetch is None else prefetch, workers,
                          pin_memory=device.type == "cuda", cancel=cancel)
     # A batch whose probabilities are still being computed on the GPU: its indices, failures and handle.

@@ -10,7 +10,7 @@ One flaw of the original is fixed: its validation split was taken after oversamp
 duplicates of training images were validated on. Here the split is seeded, stratified and taken
 first, so validation keeps the data's own class distribution and shares no image with training.
 
-Pixels go through the inference preprocessing (:func:`~chaoyang_desktop.core.preprocess.resize_to_input`
+Pixels go through the inference preprocessing (:func:`~chaoyang_desktop.core.preprocess.resize_tiles`
 then :func:`~chaoyang_desktop.core.preprocess.normalise`, BGR by default) with the augmentations
 in between, so a fine-tuned model sees in training exactly what the classifier feeds it later.
 The augmentations are a few lines of torch on the batch (on the GPU when there is one) rather than
@@ -53,7 +53,7 @@ from chaoyang_desktop.core.imageio import decode_or_error
 from chaoyang_desktop.core.inference import describe_device, select_device, select_precision
 from chaoyang_desktop.core.metrics import classification_metrics
 from chaoyang_desktop.core.model_source import load_profile, resolve_model
-from chaoyang_desktop.core.preprocess import normalise, resize_to_input, stack_images
+from chaoyang_desktop.core.preprocess import normalise, resize_tiles, to_float_nchw
 from chaoyang_desktop.core.profile import ModelProfile, arch_from_config, profile_from_config, read_model_config
 
 log = logging.getLogger(__name__)
@@ -351,11 +351,7 @@ def _prefetch(paths: Sequence[Path], batches: Sequence[Sequence[int]], pool: Thr
 
 def _resized(images: Sequence[np.ndarray], profile: ModelProfile, device: torch.device) -> torch.Tensor:
     """Images of any sizes to one (N, 3, S, S) 0..255 batch on ``device``, as inference resizes them."""
-    s = profile.input_size
-    out = torch.empty((len(images), 3, s, s), dtype=torch.float32, device=device)
-    for idx, stacked in stack_images(images):
-        out[idx] = resize_to_input(torch.from_numpy(stacked).to(device), profile)
-    return out
+    return to_float_nchw(torch.from_numpy(resize_tiles(images, profile)).to(device))
 
 
 def _model_config(base_config: dict[str, Any], class_names: Sequence[str]) -> dict[str, Any]:

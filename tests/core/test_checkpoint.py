@@ -13,8 +13,8 @@ import torch
 from chaoyang_desktop.core.checkpoint import hf_to_timm, load_vit, read_state_dict, timm_to_hf_v4
 from chaoyang_desktop.core.errors import CheckpointError
 from chaoyang_desktop.core.inference import Classifier, EngineSettings
-from chaoyang_desktop.core.preprocess import preprocess_uint8
 from tests.model_factory import BASE_CONFIG, TINY_CONFIG, write_checkpoint
+from tests.reference import training_input
 
 
 def _reference_probs(hf_model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
@@ -34,11 +34,12 @@ def test_parity_with_transformers_full_vit_b(base_checkpoint: tuple[Path, torch.
     assert len(state) == 200 and "vit.encoder.layer.0.attention.attention.query.weight" in state  # 4.x names
     clf = Classifier.load(str(folder), EngineSettings(device="cpu", channel_order=channel_order))
     rng = np.random.default_rng(3)
-    img = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
-    ours = clf.predict([img])
-    x = preprocess_uint8(torch.from_numpy(img[None]), clf.profile)
-    ref = _reference_probs(hf_model, x)
-    assert np.abs(ours - ref).max() < 1e-4
+    # The sizes that occur: the input size (no resize), the training patch, and an odd tile.
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((384, 384), (512, 512), (517, 500))]
+    ours = clf.predict(images)
+    ref = _reference_probs(hf_model, training_input(images, channel_order))
+    assert np.abs(ours - ref).max() < 1e-5
+    assert ref.max() - ref.min() > 0.05  # the reference is not a flat 0.25 everywhere
     assert len(clf.model.state_dict()) == 152
 
 
@@ -56,8 +57,7 @@ def test_transformers_5_names_and_safetensors_load(tmp_path: Path) -> None:
     assert (folder / "model.safetensors").is_file()
     clf = Classifier.load(str(folder), EngineSettings(device="cpu"))
     img = np.random.default_rng(0).integers(0, 256, (384, 384, 3), dtype=np.uint8)
-    x = preprocess_uint8(torch.from_numpy(img[None]), clf.profile)
-    assert np.abs(clf.predict([img]) - _reference_probs(hf_model, x)).max() < 1e-5
+    assert np.abs(clf.predict([img]) - _reference_probs(hf_model, training_input([img]))).max() < 1e-5
 
 
 def test_layer_norm_eps_and_sizes_come_from_config(tmp_path: Path) -> None:

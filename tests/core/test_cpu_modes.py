@@ -32,7 +32,7 @@ SMALL_CONFIG = {**BASE_CONFIG, "hidden_size": 192, "num_hidden_layers": 4, "num_
 
 @pytest.fixture(scope="module")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder, _ = write_checkpoint(tmp_path_factory.mktemp("small"), SMALL_CONFIG, seed=1)  # fp32 splits 22/19
+    folder, _ = write_checkpoint(tmp_path_factory.mktemp("small"), SMALL_CONFIG, seed=0)  # fp32 splits 0/4/26/11
     return folder
 
 

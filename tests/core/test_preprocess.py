@@ -1,17 +1,22 @@
-"""Preprocessing matches the training pipeline (OpenCV linear resize, BGR, 0.5/0.5)."""
+"""Preprocessing matches the training pipeline (OpenCV linear resize, BGR, 0.5/0.5).
+
+The references come from ``tests/reference.py`` (OpenCV and NumPy as training used them) or from
+PIL for the model card's path, never from the code under test.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from chaoyang_desktop.core.preprocess import preprocess_uint8
+from chaoyang_desktop.core.preprocess import preprocess_uint8, resize_tile
 from chaoyang_desktop.core.profile import ModelProfile, VitArch
-
-cv2 = pytest.importorskip("cv2")
+from tests.reference import training_input
 
 
 def _profile(**kw: object) -> ModelProfile:
@@ -27,16 +32,16 @@ def _h_and_e_like(seed: int = 0) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def test_resize_matches_opencv_inter_linear(test_data: Path) -> None:
+@pytest.mark.parametrize("shape", [(512, 512), (517, 500), (384, 384), (150, 150)])
+@pytest.mark.parametrize("channel_order", ["bgr", "rgb"])
+def test_input_is_exactly_the_training_input(test_data: Path, shape: tuple[int, int], channel_order: str) -> None:
     from chaoyang_desktop.core.imageio import decode_image
 
-    real = decode_image(next((test_data / "images").glob("*.jpg")))[:512, :512]
-    for img in (_h_and_e_like(), real):
-        prof = _profile(channel_order="rgb")
-        ours = preprocess_uint8(torch.from_numpy(img[None]), prof)[0]
-        ours_u8 = (ours * 127.5 + 127.5).permute(1, 2, 0).numpy()
-        ref = cv2.resize(img, (384, 384), interpolation=cv2.INTER_LINEAR).astype(np.float64)
-        assert np.abs(ours_u8 - ref).max() <= 1.0 + 1e-3  # within 1/255 per pixel
+    real = decode_image(next((test_data / "images").glob("*.jpg")))[700 : 700 + shape[0], 900 : 900 + shape[1]]
+    for img in (_h_and_e_like()[: shape[0], : shape[1]], real):
+        ours = preprocess_uint8(torch.from_numpy(np.ascontiguousarray(img)[None]), _profile(channel_order=channel_order))
+        ref = training_input([img], channel_order)
+        assert torch.abs(ours - ref).max() < 1e-6  # bit-identical pixels; float rounding only
 
 
 def test_bgr_is_what_cv2_imread_gives(tmp_path: Path) -> None:
@@ -46,7 +51,14 @@ def test_bgr_is_what_cv2_imread_gives(tmp_path: Path) -> None:
     train = cv2.resize(cv2.imread(str(path)), (384, 384), interpolation=cv2.INTER_LINEAR)
     train_x = (train.astype(np.float32) / 255.0 - 0.5) / 0.5
     ours = preprocess_uint8(torch.from_numpy(img[None]), _profile(channel_order="bgr"))[0].permute(1, 2, 0).numpy()
-    assert np.abs(ours - train_x).max() <= 2.0 / 255 + 1e-5
+    assert np.abs(ours - train_x).max() < 1e-6
+
+
+def test_antialias_method_is_the_model_card_path() -> None:
+    img = _h_and_e_like(2)
+    ref = np.asarray(Image.fromarray(img).resize((384, 384), Image.Resampling.BILINEAR))
+    assert np.array_equal(resize_tile(img, _profile(resize="antialias")), ref)
+    assert not np.array_equal(resize_tile(img, _profile(resize="linear")), ref)
 
 
 def test_normalisation_range_and_shape() -> None:

@@ -25,6 +25,7 @@ from chaoyang_desktop.core.train import (
     train_model,
 )
 from tests.model_factory import TINY_CONFIG, write_checkpoint
+from tests.reference import training_input
 
 ABC = {"0": "a", "1": "b", "2": "c"}
 # 64 px input, 4 patches: a whole epoch takes milliseconds on a CPU.
@@ -83,6 +84,7 @@ def test_training_input_is_the_inference_input(tmp_path: Path) -> None:
     img = np.random.default_rng(0).integers(0, 256, (150, 150, 3), dtype=np.uint8)
     ours = normalise(train_mod._resized([img], clf.profile, torch.device("cpu")), clf.profile)
     assert torch.equal(ours, preprocess_uint8(torch.from_numpy(img[None]), clf.profile))
+    assert torch.abs(ours - training_input([img])).max() < 1e-6
 
 
 @pytest.fixture(scope="module")
