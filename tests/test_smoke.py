@@ -62,13 +62,8 @@ def test_smoke_test_is_a_top_level_option() -> None:
     assert "--smoke-test" in build_parser().format_help()
 
 
-def test_no_screen_gives_a_clear_message_not_an_abort(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only: elsewhere there is always a screen")
+def test_no_screen_gives_a_clear_message_not_an_abort(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
     env["CHAOYANG_DATA_DIR"] = str(tmp_path)
     out = subprocess.run([sys.executable, "-m", "chaoyang_desktop"], env=env, capture_output=True, text=True, timeout=60)

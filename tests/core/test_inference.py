@@ -39,6 +39,7 @@ def test_out_of_memory_halves_the_batch_and_goes_on(model_dir: Path, monkeypatch
     np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
+@pytest.mark.timeout(60)  # halving forever at batch size 1 would hang here
 def test_out_of_memory_at_batch_one_is_raised(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clf = Classifier.load(str(model_dir), EngineSettings(device="cpu", batch_size=1))
 

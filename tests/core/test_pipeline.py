@@ -11,7 +11,7 @@ import pytest
 
 from chaoyang_desktop.core.analysis import analyze_open_slide, analyze_slide
 from chaoyang_desktop.core.cache import ResultCache
-from chaoyang_desktop.core.errors import MissingPixelSizeError
+from chaoyang_desktop.core.errors import ChaoyangError, MissingPixelSizeError
 from chaoyang_desktop.core.inference import Classifier, EngineSettings
 from chaoyang_desktop.core.pipeline import AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
 from chaoyang_desktop.core.roi import Roi
@@ -193,3 +193,59 @@ def test_real_slides_analyse_end_to_end(classifier: Classifier, test_data: Path,
     assert sum(c["tiles"] for c in summary["classes"]) == result.n_done
     tile_mm2 = (result.grid.l0_tile * mpp / 1000) ** 2
     assert 0 < summary["analysed_area_mm2"] <= result.n_done * tile_mm2 * 1.0001
+
+
+def test_tissue_threshold_is_the_fraction_a_tile_must_cover(classifier: Classifier, tmp_path: Path) -> None:
+    # Tiles of 512 px: tile (0, 0) all tissue, tile (1, 0) 40 % (a 205 px wide band), tile (2, 0) 15 %.
+    rgb = tissue_image(512, 2048, [(0, 0, 512, 512), (512, 0, 205, 512), (1024, 0, 77, 512)], seed=4)
+    path = write_pyramid_tiff(tmp_path / "partial.tiff", rgb, mpp=0.5, levels=2)
+    kept = {}
+    with open_slide(path) as slide:
+        for threshold in (0.05, 0.25, 0.6):
+            plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=threshold))
+            kept[threshold] = sorted(plan.empty_result().rects()[:, 0].tolist())
+    assert kept == {0.05: [0, 512, 1024], 0.25: [0, 512], 0.6: [0]}
+
+
+def test_region_alone_or_channel_order_alone_is_another_cache_entry(classifier: Classifier, blocks_slide: Path,
+                                                                    tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    # Two regions that each hold exactly one tissue tile, not the same one.
+    left = Roi.from_polygon_points([(0, 0), (500, 0), (500, 500), (0, 500)])
+    right = Roi.from_polygon_points([(1540, 1030), (2040, 1030), (2040, 1530), (1540, 1530)])
+    first = analyze_slide(blocks_slide, classifier, AnalysisSettings(roi=left), cache=cache)
+    second = analyze_slide(blocks_slide, classifier, AnalysisSettings(roi=right), cache=cache)
+    assert first.result.n_tiles == second.result.n_tiles == 1
+    assert not second.from_cache and first.cache_key != second.cache_key
+    assert second.result.rects()[:, :2].tolist() == [[1536, 1024]]
+    assert analyze_slide(blocks_slide, classifier, AnalysisSettings(roi=left), cache=cache).from_cache
+
+    rgb = Classifier(classifier.model, classifier.profile.with_overrides(channel_order="rgb"), classifier.device,
+                     classifier.precision, classifier.batch_size)
+    again = analyze_slide(blocks_slide, rgb, AnalysisSettings(roi=left), cache=cache)
+    assert not again.from_cache and again.cache_key != first.cache_key
+    assert np.abs(again.result.probs - first.result.probs).max() > 1e-4
+
+
+def test_failed_tiles_are_tried_again_on_the_next_run(classifier: Classifier, blocks_slide: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    settings = AnalysisSettings(workers=1)
+    with open_slide(blocks_slide) as slide:
+        real_read = slide.read_region
+
+        def flaky(l0_x: int, l0_y: int, level: int, lv_w: int, lv_h: int) -> np.ndarray:
+            if (l0_x, l0_y) == (512, 0):  # a network share that hiccups once
+                raise ChaoyangError("tile at x=512 y=0 could not be read (simulated I/O error)")
+            return real_read(l0_x, l0_y, level, lv_w, lv_h)
+
+        monkeypatch.setattr(slide, "read_region", flaky)
+        first = analyze_open_slide(slide, classifier, settings, cache=cache)
+    assert first.result.complete and first.result.n_failed == 1 and first.result.n_done == 2
+    seen: list[int] = []
+    second = analyze_slide(blocks_slide, classifier, settings, cache=cache, on_batch=lambda u: seen.extend(u.indices.tolist()))
+    assert not second.from_cache and second.result.n_failed == 0 and second.result.n_done == 3
+    retried = int(np.flatnonzero(first.result.status == TILE_FAILED)[0])
+    assert seen == [retried]  # only the failed tile ran again
+    full = analyze_slide(blocks_slide, classifier, settings, fresh=True)
+    np.testing.assert_allclose(second.result.probs, full.result.probs, atol=1e-6)

@@ -5,12 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QCoreApplication, QSettings
 
-pytest.importorskip("pytestqt")
-
-from PySide6.QtCore import QCoreApplication, QSettings  # noqa: E402
-
-from tests.model_factory import TINY_CONFIG, write_checkpoint  # noqa: E402
+from tests.model_factory import TINY_CONFIG, write_checkpoint
 
 
 @pytest.fixture(scope="session")
