@@ -116,34 +116,14 @@ def make_application(argv0: str = "chaoyang-desktop") -> QApplication:
     return app  # type: ignore[return-value]
 
 
-def display_problem() -> str | None:
-    """Why Qt could not open a window on this Linux machine, or None when it can.
-
-    Without this check Qt aborts the process with a message about platform plugins, which does
-    not tell a user what to do.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return None
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return ("No screen to show the window on (neither DISPLAY nor WAYLAND_DISPLAY is set). Start Chaoyang "
-                "Desktop from a desktop session; on a server, use `chaoyang-desktop analyze` or "
-                "`chaoyang-desktop view PATH --screenshot FILE.png`, or run the app under xvfb-run.")
-    if not os.environ.get("WAYLAND_DISPLAY"):
-        import ctypes.util
-
-        if ctypes.util.find_library("xcb-cursor") is None:
-            return ("Qt needs the X11 library libxcb-cursor to open a window. Install it "
-                    "(Debian/Ubuntu: `sudo apt install libxcb-cursor0`; Fedora: `sudo dnf install xcb-util-cursor`) "
-                    "and start Chaoyang Desktop again.")
-    return None
-
-
 def run_gui(paths: list[str], model: str | None = None) -> int:
     """Start the desktop app, opening ``paths`` if given; returns the exit code.
 
     One app runs per user: a second launch (a second double-clicked slide) hands its paths to the
     running window and exits. On macOS, Finder sends documents as ``QFileOpenEvent``.
     """
+    from chaoyang_desktop.display_check import display_problem
+
     problem = display_problem()
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
