@@ -52,6 +52,58 @@ MAX_IMAGE_BYTES = 1_500_000_000
 
 #: Pixel sizes outside this range (um/px) are metadata accidents, e.g. a 72 dpi default.
 MPP_PLAUSIBLE = (0.05, 50.0)
+#: Pixel sizes a user may give (um/px): from beyond any optical scanner to a low-power overview.
+MPP_ACCEPTED = (0.01, 100.0)
+
+#: Suffixes only whole-slide images use: a file with one that OpenSlide cannot open is damaged,
+#: never a plain image with an assumed pixel size.
+WSI_ONLY_SUFFIXES: tuple[str, ...] = (".svs", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif", ".dcm")
+_TIFF_BASED_SUFFIXES = (".svs", ".ndpi", ".scn", ".svslide", ".bif")
+
+#: Microscopy formats we cannot read, by suffix: say so instead of "damaged".
+UNSUPPORTED_FORMATS = {
+    ".lif": "Leica LIF",
+    ".vsi": "Olympus VSI",
+    ".nd2": "Nikon ND2",
+    ".oib": "Olympus OIB",
+    ".oir": "Olympus OIR",
+    ".qptiff": "Akoya QPTIFF",
+    ".isyntax": "Philips iSyntax",
+    ".kfb": "KFBio KFB",
+    ".sdpc": "SQRAY SDPC",
+}
+#: DICOM transfer syntaxes (compressions) by UID, to name one OpenSlide refuses.
+DICOM_TRANSFER_SYNTAXES = {
+    "1.2.840.10008.1.2.4.80": "JPEG-LS lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS near-lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 lossless",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.4.201": "HTJ2K lossless",
+    "1.2.840.10008.1.2.4.203": "HTJ2K",
+    "1.2.840.10008.1.2.4.110": "JPEG XL lossless",
+    "1.2.840.10008.1.2.4.112": "JPEG XL",
+    "1.2.840.10008.1.2.5": "RLE lossless",
+}
+_CONVERT_HINT = "Convert it to a pyramidal (OME-)TIFF, for example with QuPath or bfconvert, and open that."
+
+
+def check_mpp(mpp: float | None, name: str = "The pixel size") -> None:
+    """Refuse a user's pixel size that no slide can have (None: none given)."""
+    low, high = MPP_ACCEPTED
+    if mpp is not None and not (math.isfinite(mpp) and low <= mpp <= high):
+        raise SettingsError(f"{name} must be between {low:g} and {high:g} micrometres per pixel (got {mpp:g}); "
+                            "20x scans are about 0.5, 40x about 0.25.")
+
+
+def unsupported_message(path: Path, detail: str) -> str | None:
+    """A sentence naming the unsupported format or compression behind ``detail``, or None."""
+    for uid, name in DICOM_TRANSFER_SYNTAXES.items():
+        if uid in detail:
+            return (f"{path.name} uses {name} compression (DICOM transfer syntax {uid}), which this version cannot "
+                    f"decode. {_CONVERT_HINT}")
+    if "nsupported" in detail or "not supported" in detail:
+        return f"{path.name}: its format or compression is not supported ({detail}). {_CONVERT_HINT}"
+    return None
 
 #: Level pixels read at once when making a thumbnail, so a huge single-level slide is streamed.
 _THUMB_READ_PIXELS = 1 << 25
@@ -523,9 +575,10 @@ def _open_osr(path: Path) -> openslide.OpenSlide:
     try:
         return openslide.OpenSlide(path)
     except openslide.OpenSlideError as exc:
-        raise SlideOpenError(
+        unsupported = unsupported_message(path, str(exc))
+        raise SlideOpenError(unsupported or (
             f"Cannot open {path.name} as a whole-slide image: {exc}. The file may be damaged or incomplete."
-        ) from exc
+        )) from exc
 
 
 def _rgb_over_white(image: Image.Image) -> np.ndarray:
@@ -612,6 +665,28 @@ def _too_large_message(path: Path, size: str) -> str:
         f"tiled pyramidal TIFF and open that instead, e.g. "
         f"`vips tiffsave \"{path.name}\" out.tif --tile --pyramid --compression jpeg --Q 90`."
     )
+
+
+def _claimed_wsi_format(path: Path) -> str | None:
+    """The whole-slide format a file claims by its suffix or TIFF tags, or None for a plain image."""
+    suffix = path.suffix.lower()
+    with open(path, "rb") as fh:
+        is_tiff = fh.read(4) in _TIFF_MAGIC
+    if suffix in WSI_ONLY_SUFFIXES and (is_tiff or suffix not in _TIFF_BASED_SUFFIXES):
+        return f"{suffix[1:].upper()}"
+    if not is_tiff:
+        return None  # not even a TIFF: the plain-image path says what it is not
+    try:
+        with tifffile.TiffFile(path) as tf:
+            page = tf.pages.first if tf.pages else None
+            description = str(getattr(page, "description", "") or "")
+            for flag, name in (("is_svs", "Aperio"), ("is_ndpi", "Hamamatsu NDPI"), ("is_scn", "Leica SCN"),
+                               ("is_philips", "Philips TIFF"), ("is_bif", "Ventana BIF")):
+                if getattr(tf, flag, False):
+                    return name
+    except Exception:  # unreadable enough that tifffile cannot tell: the plain-image path reports it
+        return None
+    return "Aperio" if description.startswith("Aperio") else None
 
 
 def _decode_image(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
@@ -840,11 +915,8 @@ def open_slide(
         ImageDecodeError: A plain image whose data is damaged.
         SettingsError: ``mpp`` or ``assumed_mpp`` is not a positive number.
     """
-    for name, value in (("mpp", mpp), ("assumed_mpp", assumed_mpp)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise SettingsError(
-                f"The pixel size ({name}) must be a positive number of micrometres per pixel (got {value})."
-            )
+    check_mpp(mpp)
+    check_mpp(assumed_mpp, "The assumed pixel size")
     p = Path(path)
     if p.is_dir():
         dicoms = sorted(q for q in p.iterdir() if q.suffix.lower() == ".dcm")
@@ -861,6 +933,15 @@ def open_slide(
         vendor_id = openslide.OpenSlide.detect_format(p)
         if vendor_id is not None:
             return _OpenSlideSlide(p, vendor_id, mpp)
+        if p.suffix.lower() in UNSUPPORTED_FORMATS:
+            raise SlideOpenError(f"{p.name} is a {UNSUPPORTED_FORMATS[p.suffix.lower()]} file, a format this "
+                                 f"version cannot read. {_CONVERT_HINT}")
+        claimed = _claimed_wsi_format(p)
+        if claimed is not None:
+            # Never downgrade a whole-slide image to a plain image with an assumed pixel size.
+            raise SlideOpenError(
+                f"{p.name} is a whole-slide image ({claimed}) that cannot be read: the file is damaged or incomplete "
+                "(for example a copy that did not finish). Copy it again from the scanner or archive.")
         return _ImageSlide(p, mpp, assumed_mpp)
     except PermissionError as exc:
         raise SlideOpenError(f"Cannot read {p}: permission denied.") from exc

@@ -374,3 +374,31 @@ def test_thumbnail_in_bands_matches_one_read(tmp_path: Path, rgb: np.ndarray, mo
         banded = s.thumbnail(100)
     assert whole.shape == banded.shape == (86, 100, 3)
     assert np.abs(whole.astype(float) - banded).mean() < 2
+
+
+@pytest.mark.parametrize("keep", [0.6, 0.99])
+@pytest.mark.parametrize("suffix", [".svs", ".tif"])
+def test_a_truncated_whole_slide_image_is_refused_not_read_as_a_plain_image(tmp_path: Path, test_data: Path,
+                                                                           keep: float, suffix: str) -> None:
+    # OpenSlide refuses it; the TIFF reader could still decode a page, but with a guessed pixel size.
+    data = (test_data / CMU).read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: int(len(data) * keep)])
+    with pytest.raises(SlideOpenError, match="damaged or incomplete"):
+        open_slide(cut, assumed_mpp=0.5)
+
+
+def test_unsupported_formats_and_compressions_are_named(tmp_path: Path) -> None:
+    from chaoyang_desktop.core.slide import unsupported_message
+
+    (tmp_path / "scan.vsi").write_bytes(b"II*\x00" + bytes(1000))
+    with pytest.raises(SlideOpenError, match="Olympus VSI file, a format this version cannot read"):
+        open_slide(tmp_path / "scan.vsi")
+    # OpenSlide reads CZI, but not every pixel type: its "Unsupported ..." becomes ours.
+    czi = unsupported_message(Path("scan.czi"), "Unsupported pixel type: GRAY16")
+    assert czi is not None and "format or compression is not supported" in czi and "GRAY16" in czi
+    dicom = unsupported_message(Path("slide.dcm"), "Unsupported transfer syntax 1.2.840.10008.1.2.4.80")
+    assert dicom is not None and "JPEG-LS lossless" in dicom and "damaged" not in dicom
+    tiff = unsupported_message(Path("x.tif"), "Unsupported TIFF compression: 34712")
+    assert tiff is not None and "not supported" in tiff and "34712" in tiff
+    assert unsupported_message(Path("x.svs"), "Not a TIFF file") is None
