@@ -30,10 +30,16 @@ def setup_logging() -> str | None:
     global _log_handler
     from chaoyang_desktop.core.paths import log_dir
 
+    folder = log_dir()
     if _log_handler is not None:
-        return getattr(_log_handler, "baseFilename", None)
+        current = getattr(_log_handler, "baseFilename", None)
+        if current == str(folder / LOG_FILE_NAME):
+            return current
+        # The data folder moved (CHAOYANG_DATA_DIR changed within this process): follow it.
+        logging.getLogger().removeHandler(_log_handler)
+        _log_handler.close()
+        _log_handler = None
     try:
-        folder = log_dir()
         folder.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             folder / LOG_FILE_NAME, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
@@ -190,10 +196,15 @@ def run_view(args: argparse.Namespace) -> int:
         width, height = _parse_size(args.size)
     except ValueError as exc:
         raise ChaoyangError(str(exc)) from exc
-    if args.batch_size < 1:
-        raise ChaoyangError("--batch-size must be at least 1.")
-    if args.mpp is not None and not args.mpp > 0:
-        raise ChaoyangError("--mpp must be a positive number of micrometres per pixel.")
+    from chaoyang_desktop.core.engine_settings import EngineSettings
+    from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.slide import check_mpp
+
+    # Every option is checked before Qt starts: a bad one is a one-line error, never a traceback.
+    check_mpp(args.mpp, "--mpp")
+    EngineSettings(batch_size=args.batch_size, threads=args.threads)
+    threshold = AnalysisSettings().tissue_threshold if args.tissue_threshold is None else args.tissue_threshold
+    AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=threshold).validated()
     if args.screenshot and not os.environ.get("QT_QPA_PLATFORM") and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) and sys.platform.startswith("linux"):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
@@ -214,7 +225,8 @@ def run_view(args: argparse.Namespace) -> int:
                            batch_size=args.batch_size, threads=args.threads,
                            channel_order=args.channel_order or stored.channel_order,
                            resize=args.resize or stored.resize)
-    overrides = {"tile_um": args.tile_um, "stride_um": args.stride_um, "tissue_threshold": args.tissue_threshold}
+    overrides = {"tile_um": args.tile_um, "stride_um": args.stride_um, "tissue_threshold": args.tissue_threshold,
+                 "allow_out_of_domain": args.allow_out_of_domain}
     window = MainWindow(settings, model=args.model, interactive=args.screenshot is None,
                         model_request=request, analysis_overrides=overrides, mpp=args.mpp)
     window.resize(width, height)

@@ -13,6 +13,7 @@ import importlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import CancelledError, ChaoyangError
@@ -49,11 +50,50 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return ["gui", *argv]
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record comes (tests and front ends replace it)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def _configure_logging(verbose: bool, *, to_file: bool) -> None:
+    """Our warnings on stderr; everything else (library warnings, Python warnings) in the log file.
+
+    A clean run prints only our own lines: a torch ``UserWarning`` or tifffile's ``WARNING:`` about
+    a file it then reads anyway means nothing to a user, but belongs in the log. ``--verbose``
+    shows everything on stderr.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        root.addHandler(handler)
+    handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    handler.filters.clear()
+    if not verbose:  # the GUI reports its own errors (dialogs, the view command's error line)
+        handler.addFilter(lambda record: record.name.split(".")[0] == "chaoyang_desktop"
+                          and not record.name.startswith("chaoyang_desktop.gui"))
+    if root.level == logging.NOTSET or root.level > handler.level:
+        root.setLevel(handler.level)
+    logging.captureWarnings(True)  # warnings.warn goes to the "py.warnings" logger, not to stderr
+    if to_file:
+        from chaoyang_desktop.app import setup_logging
+
+        setup_logging()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     parser = build_parser()
     args = parser.parse_args(args_list)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    _configure_logging(bool(args.verbose), to_file=args.smoke_test or hasattr(args, "func"))
     if args.smoke_test:
         if args.command is not None:
             parser.error("--smoke-test takes no subcommand")

@@ -20,12 +20,17 @@ from chaoyang_desktop.commands.common import Progress, add_engine_options, load_
 from chaoyang_desktop.core.errors import ChaoyangError
 
 
-def _slide_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Slides and images named directly or found in folders (recursively), and inputs that are not."""
+def _slide_inputs(inputs: Sequence[str], out_root: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Slides and images named directly or found in folders (recursively), and inputs that are not.
+
+    Files inside ``out_root`` are never inputs: a results folder inside the slide folder would
+    otherwise have its own heatmaps analysed as slides on the next run.
+    """
     from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
     from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
 
     suffixes = set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES)
+    outputs = out_root.resolve() if out_root is not None else None
     found: list[Path] = []
     problems: list[tuple[str, str]] = []
     for raw in inputs:
@@ -37,6 +42,8 @@ def _slide_inputs(inputs: Sequence[str]) -> tuple[list[Path], list[tuple[str, st
             dicom_dirs: set[Path] = set()
             for q in sorted(p.rglob("*"), key=lambda q: str(q).lower()):
                 if not q.is_file() or q.name.startswith(".") or q.suffix.lower() not in suffixes:
+                    continue
+                if outputs is not None and q.resolve().is_relative_to(outputs):
                     continue
                 if q.suffix.lower() == ".dcm":  # one DICOM series per folder: open it once
                     if q.parent in dicom_dirs:
@@ -81,17 +88,44 @@ def _saved_entry(slide_path: Path, folder: Path) -> Any:
         summary = summary_from_document(doc)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return CohortEntry(str(slide_path), str(folder), "failed", f"cannot read its summary.json ({exc})")
-    return CohortEntry(str(slide_path), str(folder), "skipped", summary=summary)
+    return CohortEntry(str(slide_path), str(folder), "skipped", summary=summary, domain=doc.get("domain_check"))
 
 
-def _write_report(result: Any, thumbnail: Any, slide_path: Path, folder: Path) -> None:
-    """``report.pdf`` beside the other outputs; gallery pictures read from the slide again."""
+def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, report: bool, mpp: float | None) -> None:
+    """Every output of one slide, written into a temporary folder that then takes ``folder``'s place.
+
+    A slide's folder is therefore whole or absent: a full disk or a crash leaves no folder that
+    looks finished with its heatmap missing, and ``--force`` never mixes new files with old ones.
+    """
+    from chaoyang_desktop.core.atomic import atomic_folder
     from chaoyang_desktop.core.slide import open_slide
-    from chaoyang_desktop.export.bundle import REPORT_PDF
+    from chaoyang_desktop.export.bundle import REPORT_PDF, write_all
     from chaoyang_desktop.export.pdf_report import write_report
 
-    with open_slide(slide_path) as slide:
-        write_report(result, thumbnail, slide, folder / REPORT_PDF)
+    with atomic_folder(folder) as tmp:
+        write_all(result, tmp, thumbnail, slide_facts={"properties_vendor": result.provenance.vendor})
+        if report:  # gallery pictures are read from the slide again
+            with open_slide(slide_path, mpp=mpp) as slide:
+                write_report(result, thumbnail, slide, tmp / REPORT_PDF)
+
+
+# Cohort statuses of slides the model did not run on, by the error that stopped them.
+def _failure_status(exc: ChaoyangError) -> str:
+    from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
+
+    if isinstance(exc, OutOfDomainError):
+        return "out of domain"
+    if isinstance(exc, NoTilesError):
+        return "no tiles"
+    return "failed"
+
+
+def _failure_message(exc: ChaoyangError) -> str:
+    from chaoyang_desktop.core.errors import OutOfDomainError
+
+    if isinstance(exc, OutOfDomainError):
+        return f"{exc} To analyse it anyway, run again with --allow-out-of-domain."
+    return str(exc)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,19 +134,20 @@ def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.core.cache import ResultCache
     from chaoyang_desktop.core.pipeline import AnalysisSettings
     from chaoyang_desktop.core.roi import load_roi
-    from chaoyang_desktop.export.bundle import REPORT_PDF, write_all
+    from chaoyang_desktop.export.bundle import REPORT_PDF
     from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
 
-    if args.mpp is not None and not args.mpp > 0:
-        raise ChaoyangError("--mpp must be a positive number of micrometres per pixel.")
-    slides, problems = _slide_inputs(args.paths)
-    for path, msg in problems:
-        print(f"error: {path}: {msg}", file=sys.stderr)
+    from chaoyang_desktop.core.slide import check_mpp
+
+    check_mpp(args.mpp, "--mpp")
     roi = load_roi(args.roi) if args.roi else None
     settings = AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=args.tissue_threshold,
                                 roi=roi, roi_path=str(Path(args.roi).resolve()) if args.roi else None,
-                                workers=args.workers).validated()
+                                workers=args.workers, allow_out_of_domain=args.allow_out_of_domain).validated()
     out_root = Path(args.out)
+    slides, problems = _slide_inputs(args.paths, out_root)
+    for path, msg in problems:
+        print(f"error: {path}: {msg}", file=sys.stderr)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -159,11 +194,9 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
             result = outcome.result
-            facts = {"properties_vendor": result.provenance.vendor}
-            write_all(result, out_root / name, outcome.plan.thumbnail, slide_facts=facts)
-            if args.report:
-                _write_report(result, outcome.plan.thumbnail, slide_path, out_root / name)
-            entries[j] = CohortEntry(str(slide_path), str(out_root / name), "ok", summary=result.summary())
+            _write_outputs(result, outcome.plan.thumbnail, slide_path, out_root / name, args.report, args.mpp)
+            entries[j] = CohortEntry(str(slide_path), str(out_root / name), "ok", summary=result.summary(),
+                                     domain=result.provenance.domain_check)
             for i, msg in sorted(result.errors.items()):
                 print(f"warning: {slide_path.name}: tile {i} failed: {msg}", file=sys.stderr)
             if not args.quiet:
@@ -174,10 +207,12 @@ def run(args: argparse.Namespace) -> int:
         except ChaoyangError as exc:
             if bar is not None:
                 bar.close()
-            failures.append((str(slide_path), str(exc)))
+            message = _failure_message(exc)
+            failures.append((str(slide_path), message))
+            check = getattr(exc, "check", None)
             entries[j] = CohortEntry(str(slide_path), str(out_root / name) if (out_root / name).is_dir() else "",
-                                     "failed", str(exc))
-            print(f"error: {slide_path}: {exc}", file=sys.stderr)
+                                     _failure_status(exc), message, domain=check.to_dict() if check is not None else None)
+            print(f"error: {slide_path}: {message}", file=sys.stderr)
     cohort = [entries[j] for j in sorted(entries)] + [CohortEntry(path, "", "failed", msg) for path, msg in problems]
     write_cohort_csv(cohort, out_root / COHORT_CSV)
     if failures:
@@ -206,6 +241,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-cache", action="store_true", help="neither reuse nor store results in the user cache")
     p.add_argument("--report", action="store_true",
                    help="also write report.pdf (the per-slide PDF report) into each slide's folder")
+    p.add_argument("--allow-out-of-domain", action="store_true",
+                   help="analyse slides the input check finds outside the model's domain (fluorescence, grayscale, "
+                        "another stain, too coarse a pixel size); the outputs say so")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     add_engine_options(p)
     p.set_defaults(func=run)

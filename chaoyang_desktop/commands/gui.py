@@ -36,6 +36,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tissue-threshold", type=float, default=None, metavar="F")
     p.add_argument("--tile-um", type=float, default=None)
     p.add_argument("--stride-um", type=float, default=None)
+    p.add_argument("--allow-out-of-domain", action="store_true",
+                   help="analyse a slide the input check finds outside the model's domain; the view and exports say so")
     p.add_argument("--size", default="1400x900", metavar="WxH", help="window size for the screenshot (default 1400x900)")
     add_engine_options(p)
     p.set_defaults(func=cmd_view)

@@ -7,6 +7,7 @@ for any reason, so a cancelled or crashed analysis resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from chaoyang_desktop.core.cache import ResultCache, cache_key
+from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
 from chaoyang_desktop.core.inference import Classifier
 from chaoyang_desktop.core.pipeline import AnalysisPlan, AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
@@ -47,10 +49,20 @@ def analyze_open_slide(
     """Analyse an already open slide; see :func:`analyze_slide`."""
     cancel = cancel or threading.Event()
     plan = plan_analysis(slide, classifier.profile, settings)
+    if plan.n_tiles == 0:
+        raise NoTilesError(plan.empty_reason)
+    if not plan.domain.passed and not settings.allow_out_of_domain:
+        raise OutOfDomainError(plan.domain.reason, plan.domain)
     key = cache_key(plan.provenance)
     cached = cache.load(key) if cache is not None and not fresh else None
     if cached is not None and (cached.n_tiles != plan.n_tiles):
         cached = None  # same key, other tiles: a bug or a foreign entry; start afresh
+    if cached is not None:
+        # The cache holds no names: the outputs name the file (and region file) analysed now,
+        # and say whether this run overrode the domain check.
+        cached.provenance = dataclasses.replace(
+            cached.provenance, slide_path=plan.provenance.slide_path, roi_path=plan.provenance.roi_path,
+            domain_check=plan.provenance.domain_check)
     result = cached if cached is not None else plan.empty_result()
     if on_plan is not None:
         on_plan(plan, result)

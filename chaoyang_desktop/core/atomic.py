@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -78,3 +79,43 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[IO[str]], None], 
     """Open a temporary text file, let ``writer`` fill it, then move it onto ``path``."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline=newline) as fh:
         writer(fh)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success it takes ``path``'s place as a whole.
+
+    A folder of outputs is then either complete or absent (an existing one is replaced only once
+    the new one is complete): a full disk or a crash never leaves a folder that looks finished
+    with a file missing, nor new files mixed with old ones. On any exception the temporary
+    folder is removed and an existing ``path`` is untouched.
+    """
+    target = Path(path)
+    parent = target.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=parent))
+    except OSError as exc:
+        raise _explain(target, exc) from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
+            os.replace(target, old / target.name)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                os.replace(old / target.name, target)  # put the previous results back
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _explain(target, exc) from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -8,6 +8,7 @@ from the tiles still pending. Entries are the ``predictions.npz`` + ``summary.js
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -64,7 +65,7 @@ class ResultCache:
             return None
         try:
             return load_result_dir(folder)
-        except ChaoyangError as exc:
+        except ChaoyangError as exc:  # load_result_dir turns every read failure into one
             log.warning("Dropping unreadable cache entry %s: %s", folder, exc)
             shutil.rmtree(folder, ignore_errors=True)
             return None
@@ -74,10 +75,14 @@ class ResultCache:
         from chaoyang_desktop.export.npz_summary import write_predictions_npz, write_summary_json
 
         folder = self.entry(key)
+        # No file names in the cache: a renamed (de-identified) slide must not bring its old name
+        # back into new outputs. The loader fills in the names of the run that reads the entry.
+        anonymous = dataclasses.replace(result, provenance=dataclasses.replace(
+            result.provenance, slide_path="", roi_path=None, domain_check=None))
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            write_predictions_npz(result, folder / "predictions.npz")
-            write_summary_json(result, folder / "summary.json")
+            write_predictions_npz(anonymous, folder / "predictions.npz")
+            write_summary_json(anonymous, folder / "summary.json")
         except (ChaoyangError, OSError) as exc:
             log.warning("Could not save to the results cache (%s); the analysis itself is unaffected.", exc)
 

@@ -52,5 +52,20 @@ class SavedResultError(ChaoyangError, ValueError):
     """A results folder lacks ``predictions.npz``/``summary.json``, or they are unreadable or disagree."""
 
 
+class NoTilesError(ChaoyangError, ValueError):
+    """The plan keeps no tile: the slide is smaller than a tile, the region lies outside it, or no tissue is found."""
+
+
+class OutOfDomainError(ChaoyangError, ValueError):
+    """The domain check found the slide outside what the model can judge (``check`` says why).
+
+    The message is the findings; front ends add how to analyse it anyway.
+    """
+
+    def __init__(self, message: str, check: object) -> None:
+        super().__init__(message)
+        self.check = check
+
+
 class CancelledError(ChaoyangError):
     """A long job was cancelled by the user; partial work is kept where it can be resumed."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 
 from chaoyang_desktop import __version__
+from chaoyang_desktop.core.domain import DomainCheck, check_domain, check_resolution
 from chaoyang_desktop.core.errors import ChaoyangError, SettingsError
 from chaoyang_desktop.core.inference import Classifier, PendingPrediction
 from chaoyang_desktop.core.preprocess import resize_tile
@@ -45,11 +47,32 @@ from chaoyang_desktop.core.tissue import TissueMask, tissue_mask_for
 log = logging.getLogger(__name__)
 
 THUMB_MAX_SIDE = 2048
+#: Tile fields of view accepted, in micrometres: from a few cells to a few millimetres.
+TILE_UM_RANGE = (16.0, 4096.0)
+#: Reader threads accepted.
+WORKERS_RANGE = (1, 64)
+#: A tile narrower than this at the slide's finest level holds too few pixels to mean anything.
+MIN_L0_TILE_PX = 32
+#: More tiles than this on one slide is a wrong pixel size or tile size, not a slide.
+MAX_TILES = 2_000_000
+
+
+def _check_um(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    low, high = TILE_UM_RANGE
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(f"The {name} must be between {low:g} and {high:g} micrometres (got {value:g}); "
+                            "leave it out for the model's default.")
 
 
 @dataclass(frozen=True)
 class AnalysisSettings:
-    """What to analyse and how; the cache key is derived from these and the model profile."""
+    """What to analyse and how; the cache key is derived from these and the model profile.
+
+    ``allow_out_of_domain`` analyses a slide whose domain check has findings (it changes no
+    prediction, so it is not part of the cache key); the outputs then say it was overridden.
+    """
 
     tile_um: float | None = None
     stride_um: float | None = None
@@ -57,12 +80,16 @@ class AnalysisSettings:
     roi: Roi | None = None
     roi_path: str | None = None
     workers: int = 4
+    allow_out_of_domain: bool = False
 
     def validated(self) -> AnalysisSettings:
-        if not 0.0 <= self.tissue_threshold <= 1.0:
+        _check_um("tile size", self.tile_um)
+        _check_um("stride", self.stride_um)
+        if not 0.0 <= self.tissue_threshold <= 1.0:  # also refuses NaN
             raise SettingsError(f"The tissue threshold is a fraction between 0 and 1 (got {self.tissue_threshold}).")
-        if self.workers < 1:
-            raise SettingsError(f"At least one reader thread is needed (got {self.workers}).")
+        low, high = WORKERS_RANGE
+        if not low <= self.workers <= high:
+            raise SettingsError(f"The number of reader threads must be between {low} and {high} (got {self.workers}).")
         return self
 
 
@@ -77,6 +104,9 @@ class AnalysisPlan:
     tissue: np.ndarray
     tissue_mask: TissueMask
     thumbnail: np.ndarray
+    domain: DomainCheck
+    #: Why no tile is kept, when none is; empty otherwise.
+    empty_reason: str = ""
 
     @property
     def n_tiles(self) -> int:
@@ -106,7 +136,9 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
     tile_um = settings.tile_um or profile.tile_um
     l0_w, l0_h = slide.dimensions
     grid = make_grid(l0_w, l0_h, mpp, tile_um, settings.stride_um, profile.tile_px, slide.level_downsamples)
+    _check_grid(grid, mpp, tile_um, profile.nominal_mpp)
     thumb = thumbnail if thumbnail is not None else slide.thumbnail(THUMB_MAX_SIDE)
+    domain = check_domain(thumb, mpp, profile.nominal_mpp).with_override(settings.allow_out_of_domain)
     if settings.tissue_threshold > 0:
         mask = tissue_mask_for(slide, thumb=thumb)
     else:
@@ -123,6 +155,8 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
         keep = fractions > 0
     else:
         keep = np.ones(len(t_col), dtype=bool)
+    if l0_w < grid.l0_tile or l0_h < grid.l0_tile:
+        keep[:] = False  # a clipped partial tile is not a tile the model can judge
     provenance = Provenance(
         slide_path=str(slide.path),
         slide_fingerprint=slide.fingerprint(),
@@ -147,8 +181,48 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
         software_version=__version__,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         roi_digest=_roi_digest(settings.roi),
+        domain_check=domain.to_dict(),
     )
-    return AnalysisPlan(provenance, grid, t_col[keep], t_row[keep], fractions[keep].astype(np.float32), mask, thumb)
+    empty_reason = "" if keep.any() else _why_no_tiles(slide, grid, mpp, settings, mask)
+    return AnalysisPlan(provenance, grid, t_col[keep], t_row[keep], fractions[keep].astype(np.float32), mask, thumb,
+                        domain, empty_reason)
+
+
+def _check_grid(grid: GridSpec, mpp: float, tile_um: float, model_mpp: float) -> None:
+    """Refuse plans of a few pixels per tile, or of absurdly many tiles, before anything runs.
+
+    No override analyses these: a tile of a few pixels enlarged to the network input is noise.
+    """
+    if grid.l0_tile < MIN_L0_TILE_PX:
+        coarse = check_resolution(mpp, model_mpp)
+        raise SettingsError(
+            (f"{coarse.message} " if coarse is not None else "")
+            + f"A {tile_um:g} um tile would be {grid.l0_tile} px wide at {mpp:g} um/px (at least {MIN_L0_TILE_PX} px "
+            "are needed): check the pixel size (--mpp) and the tile size (--tile-um).")
+    n = grid.t_cols * grid.t_rows
+    if n > MAX_TILES:
+        raise SettingsError(
+            f"This plan has {n:,} tiles (at most {MAX_TILES:,}): check the pixel size (--mpp), the tile size "
+            "(--tile-um) and the stride (--stride-um).")
+
+
+def _why_no_tiles(slide: Slide, grid: GridSpec, mpp: float, settings: AnalysisSettings, mask: TissueMask) -> str:
+    """One sentence on why a plan keeps no tile, and what to change."""
+    l0_w, l0_h = slide.dimensions
+    tile_um = grid.l0_tile * mpp
+    if l0_w < grid.l0_tile or l0_h < grid.l0_tile:
+        return (f"The image is {l0_w} x {l0_h} px ({l0_w * mpp:.3g} x {l0_h * mpp:.3g} um), smaller than one "
+                f"{tile_um:.0f} um tile: use `classify` for single patches, or a smaller --tile-um.")
+    if settings.roi is not None:
+        x0, y0, x1, y1 = settings.roi.bounds()
+        if x1 <= 0 or y1 <= 0 or x0 >= l0_w or y0 >= l0_h:
+            return (f"The region of interest ({x0:.0f}, {y0:.0f}) - ({x1:.0f}, {y1:.0f}) lies outside the slide "
+                    f"(0, 0) - ({l0_w}, {l0_h}), in level-0 pixels: check that the GeoJSON belongs to this slide.")
+        return (f"No tile in the region of interest has at least {settings.tissue_threshold:.0%} tissue: draw a "
+                "larger region, or lower the tissue threshold.")
+    found = float(mask.mask.mean())
+    return (f"No tile has at least {settings.tissue_threshold:.0%} tissue (tissue found on {found:.1%} of the "
+            "slide): lower the tissue threshold (0 keeps every tile).")
 
 
 def _roi_digest(roi: Roi | None) -> str | None:

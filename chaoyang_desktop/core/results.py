@@ -48,6 +48,8 @@ class Provenance:
     software_version: str
     created: str
     roi_digest: str | None = None
+    #: :meth:`DomainCheck.to_dict` of the slide, with whether it was overridden.
+    domain_check: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

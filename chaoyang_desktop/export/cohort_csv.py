@@ -2,11 +2,16 @@
 
 Columns::
 
-    slide,output,status,error,tiles_total,tiles_done,tiles_failed,analysed_area_mm2,
-    <class>_percent,<class>_area_mm2,...
+    slide,output,status,error,input_check,input_findings,tiles_total,tiles_done,tiles_failed,
+    analysed_area_mm2,<class>_percent,<class>_area_mm2,...
 
 ``status`` is ``ok`` (analysed in this run), ``skipped`` (finished in an earlier run; its numbers
-are read back from its ``summary.json``) or ``failed`` (``error`` says why; no numbers). The
+are read back from its ``summary.json``), ``out of domain`` (the input check refused it: not
+brightfield H&E, or too coarse a pixel size), ``no tiles`` (nothing to classify: smaller than a
+tile, a region outside the slide, no tissue) or ``failed``; ``error`` says why, and these have no
+numbers. ``input_check`` is the domain check's status (``passed``, ``analysed anyway`` when
+``--allow-out-of-domain`` overrode findings, ``out of domain``; empty when the check did not run)
+and ``input_findings`` its findings, each a sentence. The
 numbers are those of :meth:`AnalysisResult.summary`, the ones ``summary.json`` holds, with the
 same rounding (areas 6 decimals, percentages 4), so a spreadsheet of the cohort and the per-slide
 files agree.
@@ -23,9 +28,10 @@ from typing import IO, Any
 from chaoyang_desktop.core.atomic import write_with
 
 COHORT_CSV = "cohort.csv"
-STATUSES = ("ok", "skipped", "failed")
-BASE_COLUMNS = ("slide", "output", "status", "error", "tiles_total", "tiles_done", "tiles_failed",
-                "analysed_area_mm2")
+STATUSES = ("ok", "skipped", "out of domain", "no tiles", "failed")
+BASE_COLUMNS = ("slide", "output", "status", "error", "input_check", "input_findings", "tiles_total", "tiles_done",
+                "tiles_failed", "analysed_area_mm2")
+_TEXT_COLUMNS = 6  # the columns before the numbers
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class CohortEntry:
         error: Why it failed; empty otherwise.
         summary: :meth:`AnalysisResult.summary` (or :func:`summary_from_document` of a saved
             ``summary.json``); None for a failed slide.
+        domain: :meth:`DomainCheck.to_dict` of the slide, when the check ran.
     """
 
     slide: str
@@ -46,6 +53,7 @@ class CohortEntry:
     status: str
     error: str = ""
     summary: dict[str, Any] | None = None
+    domain: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -85,9 +93,11 @@ def cohort_header(class_names: Sequence[str]) -> list[str]:
 def cohort_row(entry: CohortEntry, class_names: Sequence[str]) -> list[str]:
     """One CSV row; numbers empty for a failed slide, and for classes its model lacks."""
     s = entry.summary
-    row = [entry.slide, entry.output, entry.status, entry.error]
+    d = entry.domain or {}
+    findings = " ".join(str(f.get("message", "")) for f in d.get("findings", []))
+    row = [entry.slide, entry.output, entry.status, entry.error, str(d.get("status", "")), findings]
     if s is None:
-        return row + [""] * (len(BASE_COLUMNS) - 4 + 2 * len(class_names))
+        return row + [""] * (len(BASE_COLUMNS) - _TEXT_COLUMNS + 2 * len(class_names))
     row += [str(s["tiles_total"]), str(s["tiles_done"]), str(s["tiles_failed"]), f"{s['analysed_area_mm2']:.6f}"]
     by_name = {c["name"]: c for c in s["classes"]}
     for n in class_names:

@@ -77,6 +77,9 @@ def summary_document(result: AnalysisResult, slide_facts: dict[str, Any] | None 
         ``classes``: ``summary()["classes"]``: per class ``name, color, tiles, area_mm2,
             percent, mean_confidence``.
         ``analysed_area_mm2``: ``summary()["analysed_area_mm2"]``.
+        ``domain_check``: whether the model can judge the slide (:meth:`DomainCheck.to_dict`:
+            ``status`` passed / analysed anyway, ``findings``, ``measurements``); null in
+            results saved before the check existed.
         ``provenance``: :meth:`Provenance.to_dict`.
         ``failed_tiles``: per failed tile ``index, t_col, t_row, l0_rect ([x, y, w, h]), error``.
 
@@ -133,6 +136,7 @@ def summary_document(result: AnalysisResult, slide_facts: dict[str, Any] | None 
         },
         "classes": summary["classes"],
         "analysed_area_mm2": summary["analysed_area_mm2"],
+        "domain_check": p.domain_check,
         "provenance": p.to_dict(),
         "failed_tiles": failed,
     }
@@ -221,8 +225,10 @@ def load_result_dir(directory: str | os.PathLike[str]) -> AnalysisResult:
             status=arrays["status"].astype(np.uint8),
             errors=errors,
         )
-    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
-        raise SavedResultError(f"{npz_path} is not a readable Chaoyang Desktop prediction file ({exc}).") from exc
+    except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+        # EOFError: an empty or truncated file (a full disk, a copy interrupted).
+        raise SavedResultError(f"{npz_path} is not a readable Chaoyang Desktop prediction file "
+                               f"({type(exc).__name__}: {exc or 'empty file'}).") from exc
     if npz_version != FORMAT_VERSION:
         raise SavedResultError(
             f"{npz_path} has format version {npz_version}; this program reads version {FORMAT_VERSION}."

@@ -445,6 +445,7 @@ def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flo
         ("Dimensions", f"{_thousands(h.l0_width)} × {_thousands(h.l0_height)} px at level 0 "
                        f"({mm_w:.2f} × {mm_h:.2f} mm)"),
         ("Pixel size", mpp),
+        ("Input check", f"<b>{_markup(h.input_check)}</b>" if h.input_overridden else _markup(h.input_check)),
         ("Objective", objective),
         ("Content fingerprint", Paragraph(_markup(h.fingerprint), st["mono"])),
         ("Analysed", _markup(h.analysis_date)),
@@ -470,9 +471,13 @@ def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flo
         ("Software", f"Chaoyang Desktop {_markup(m.analysis_software_version)} (analysis), "
                      f"{_markup(m.report_software_version)} (report)"),
     ]
-    statement = Table([[Paragraph(_markup(data.statement) + " The classes are a model's predictions on tiles "
-                                  "of the slide; they are not a diagnosis and have not been reviewed.", st["warn"])]],
-                      colWidths=[_FRAME_W])
+    warning = _markup(data.statement) + (" The classes are a model's predictions on tiles of the slide; they are "
+                                         "not a diagnosis and have not been reviewed.")
+    if h.input_overridden:
+        warning = ("<b>This slide is outside what the model can judge, and was analysed anyway:</b> "
+                   + _markup(h.input_check.removeprefix("ANALYSED ANYWAY, although: "))
+                   + " <b>The classes below may mean nothing.</b> " + warning)
+    statement = Table([[Paragraph(warning, st["warn"])]], colWidths=[_FRAME_W])
     statement.setStyle(TableStyle([
         ("BOX", (0, 0), (-1, -1), 0.8, _WARN),
         ("TOPPADDING", (0, 0), (-1, -1), 4),

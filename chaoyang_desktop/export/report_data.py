@@ -123,6 +123,10 @@ class HeaderFacts:
     objective_power: float | None
     analysis_date: str
     report_date: str
+    #: The domain check, as a sentence: passed, or the findings that were overridden.
+    input_check: str = "not recorded (analysed before this version checked its input)"
+    #: True when the slide was analysed although the check found it outside the model's domain.
+    input_overridden: bool = False
 
 
 @dataclass(frozen=True)
@@ -387,6 +391,20 @@ def _iso_to_display(iso: str) -> str:
     return when.strftime("%Y-%m-%d %H:%M")
 
 
+def _input_check_facts(check: dict[str, Any] | None) -> dict[str, Any]:
+    """``input_check`` and ``input_overridden`` of :class:`HeaderFacts` from a saved domain check."""
+    if not check:
+        return {}
+    findings = " ".join(str(f.get("message", "")) for f in check.get("findings", []))
+    if not findings:
+        m = check.get("measurements", {})
+        detail = f" ({float(m['l0_mpp']):.3g} µm/px; model {float(m['model_mpp']):.3g})" if "l0_mpp" in m else ""
+        return {"input_check": f"passed: brightfield H&E at the model's resolution{detail}"}
+    if check.get("overridden"):
+        return {"input_check": f"ANALYSED ANYWAY, although: {findings}", "input_overridden": True}
+    return {"input_check": f"out of the model's domain: {findings}"}
+
+
 def composition_from_summary(summary: dict[str, Any]) -> Composition:
     """Type the dict of :meth:`AnalysisResult.summary` (the numbers ``summary.json`` holds)."""
     rows = tuple(
@@ -460,6 +478,7 @@ def build_report_data(
         objective_power=p.objective_power,
         analysis_date=_iso_to_display(p.created),
         report_date=_iso_to_display(report_date.isoformat()),
+        **_input_check_facts(p.domain_check),
     )
     method = MethodFacts(
         model_id=p.model_id,

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chaoyang_desktop.core.engine_settings import EngineSettings
-from chaoyang_desktop.core.errors import CancelledError, ChaoyangError, ModelNotFoundError, SettingsError
+from chaoyang_desktop.core.errors import (
+    CancelledError,
+    ChaoyangError,
+    ModelNotFoundError,
+    OutOfDomainError,
+    SettingsError,
+)
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.inference import Classifier
@@ -71,12 +77,15 @@ class AnalysisRequest:
     tissue_threshold: float = 0.25
     workers: int = 4
     roi: Roi | None = None
+    #: Analyse although the domain check finds the slide outside what the model can judge.
+    allow_out_of_domain: bool = False
 
     def settings(self) -> AnalysisSettings:
         from chaoyang_desktop.core.pipeline import AnalysisSettings
 
         return AnalysisSettings(tile_um=self.tile_um, stride_um=self.stride_um, tissue_threshold=self.tissue_threshold,
-                                roi=self.roi, roi_path=None, workers=self.workers).validated()
+                                roi=self.roi, roi_path=None, workers=self.workers,
+                                allow_out_of_domain=self.allow_out_of_domain).validated()
 
 
 @dataclass(frozen=True)
@@ -210,6 +219,7 @@ class AnalysisWorker(QObject):
     device_ready = Signal(int, object)  # DeviceInfo
     model_ready = Signal(int, object)  # ModelProfile
     model_missing = Signal(int, str)
+    out_of_domain = Signal(int, str)  # the domain check's findings
     plan_ready = Signal(int, object)  # PlanReady
     scheduler_ready = Signal(int, object)  # TileScheduler (thread-safe)
     batch_ready = Signal(int, object)  # BatchUpdate
@@ -258,6 +268,9 @@ class AnalysisWorker(QObject):
                 self.job_failed.emit(job_id, str(exc), traceback.format_exc())
             else:
                 self.model_missing.emit(job_id, str(exc))
+        except OutOfDomainError as exc:
+            log.info("Job %d (%s) stopped by the domain check: %s", job_id, kind, exc)
+            self.out_of_domain.emit(job_id, str(exc))
         except ChaoyangError as exc:
             log.info("Job %d (%s) failed: %s", job_id, kind, exc)
             self.job_failed.emit(job_id, str(exc), traceback.format_exc())
@@ -548,6 +561,7 @@ class WorkerHost(QObject):
     device_ready = Signal(object)
     model_ready = Signal(object)
     model_missing = Signal(int, str)
+    out_of_domain = Signal(int, str)
     plan_ready = Signal(int, object)
     scheduler_ready = Signal(int, object)
     batch_ready = Signal(int, object)
@@ -578,6 +592,7 @@ class WorkerHost(QObject):
         w.device_ready.connect(lambda jid, info: self.device_ready.emit(info))  # device facts stay true
         w.model_ready.connect(lambda jid, profile: self.model_ready.emit(profile))
         w.model_missing.connect(self._on_missing)
+        w.out_of_domain.connect(self._on_out_of_domain)
         for name in ("plan_ready", "scheduler_ready", "batch_ready", "patch_results",
                      "progress_changed"):
             getattr(w, name).connect(self._forward(name))
@@ -664,6 +679,10 @@ class WorkerHost(QObject):
     def _on_missing(self, job_id: int, message: str) -> None:
         if self._end(job_id):
             self.model_missing.emit(job_id, message)
+
+    def _on_out_of_domain(self, job_id: int, message: str) -> None:
+        if self._end(job_id):
+            self.out_of_domain.emit(job_id, message)
 
     # ----- lifetime ------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = -1) -> bool:

@@ -469,6 +469,10 @@ class PatchGallery(QWidget):
         """What ``classify`` would write: unreadable inputs first, then every result in input order."""
         return self.problems + self.results()
 
+    def unreadable(self) -> list[PatchResult]:
+        """The inputs that could not be classified, each with its error (``classify`` exits 1 on these)."""
+        return list(self.problems) + [r for r in self.results() if not r.ok]
+
     def counts_by_class(self) -> dict[str, int]:
         out = {n: 0 for n in self.class_names}
         for r in self.results():
@@ -498,7 +502,7 @@ class PatchGallery(QWidget):
     def _refresh_counts(self) -> None:
         counts = self.counts_by_class()
         results = self.results()
-        failed = sum(1 for r in results if not r.ok) + len(self.problems)
+        failed = len(self.unreadable())
         total = len(self.model.items)
         parts = [f"<span style='color:{c}'>\u25a0</span>&nbsp;{n}&nbsp;<b>{counts.get(n, 0)}</b>"
                  for n, c in zip(self.class_names, self.class_colors)]

@@ -12,6 +12,8 @@ heatmap and the summary on a 250 ms timer, so a fast model cannot flood the even
 
 from __future__ import annotations
 
+import dataclasses
+import html
 import logging
 import time
 from pathlib import Path
@@ -135,7 +137,12 @@ class MainWindow(QMainWindow):
         self.interactive = interactive
         self._model_spec = model
         self._model_request_override = model_request
-        self._analysis_overrides = {k: v for k, v in (analysis_overrides or {}).items() if v is not None}
+        overrides = {k: v for k, v in (analysis_overrides or {}).items() if v is not None}
+        #: ``view --allow-out-of-domain``: analyse slides the domain check refuses, without asking.
+        self._always_allow_out_of_domain = bool(overrides.pop("allow_out_of_domain", False))
+        self._analysis_overrides = overrides
+        #: The slide the user chose to analyse although the domain check refused it.
+        self._out_of_domain_allowed_for: str | None = None
         self._cli_mpp = mpp
         self.host = host or WorkerHost(self)
         self.last_error: str | None = None
@@ -161,6 +168,7 @@ class MainWindow(QMainWindow):
         self._inspect_request = 0
         self.model_dialog: QWidget | None = None
         self.settings_dialog: QWidget | None = None
+        self.out_of_domain_dialog: QMessageBox | None = None
 
         names = DEFAULT_CLASS_NAMES
         colors = settings.class_colors(names, default_colors(names))
@@ -420,6 +428,7 @@ class MainWindow(QMainWindow):
         h.device_ready.connect(self._on_device)
         h.model_ready.connect(self._on_model_ready)
         h.model_missing.connect(self._on_model_missing)
+        h.out_of_domain.connect(self._on_out_of_domain)
         h.plan_ready.connect(self._on_plan_ready)
         h.scheduler_ready.connect(self._on_scheduler_ready)
         h.batch_ready.connect(self._on_batch)
@@ -437,7 +446,11 @@ class MainWindow(QMainWindow):
         return self.settings.model_request(self._model_spec)
 
     def analysis_request(self) -> AnalysisRequest:
-        return self.settings.analysis_request(self.roi, **self._analysis_overrides)
+        request = self.settings.analysis_request(self.roi, **self._analysis_overrides)
+        if self._always_allow_out_of_domain or (
+                self.slide_path is not None and self._out_of_domain_allowed_for == self.slide_path):
+            request = dataclasses.replace(request, allow_out_of_domain=True)
+        return request
 
     # ===== opening ===================================================================================================
     def open_file_dialog(self) -> None:
@@ -832,16 +845,22 @@ class MainWindow(QMainWindow):
         if ready.from_cache:
             done = int(np.count_nonzero(ready.status == TILE_DONE))
             cached = " Stored result found: shown at once." if done == n else f" {done} done in an earlier run: resumes."
+        if n == 0:  # nothing to analyse: say why instead of offering to run
+            self.banner_label.setText(f"<b>Nothing to analyse.</b> {html.escape(plan.empty_reason)}")
+            self.banner_run.setEnabled(False)
+            return
+        check = ""
+        if not plan.domain.passed:  # said before the run, not only after it is refused
+            check = (f"<br><b style='color:#b35900'>\u26a0 The model cannot judge this slide:</b> "
+                     f"{html.escape(plan.domain.reason)}")
         self.banner_label.setText(
             f"<b>{n:,} tissue tiles</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} in the grid), "
             f"{plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
-            f"Blue: tissue found; outlined: tiles to classify.{cached}")
-        self.banner_run.setEnabled(n > 0)
+            f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
+        self.banner_run.setEnabled(True)
 
     def _adopt_result(self, plan: AnalysisPlan, ready: PlanReady) -> None:
         """Mirror the worker's result on this thread and show it."""
-        import dataclasses
-
         empty = plan.empty_result()
         self.result = dataclasses.replace(empty, probs=np.array(ready.probs, dtype=np.float32, copy=True),
                                           status=np.array(ready.status, dtype=np.uint8, copy=True),
@@ -922,6 +941,40 @@ class MainWindow(QMainWindow):
             msg += f" {r.n_failed} tile(s) could not be read (see the log)."
         self.statusBar().showMessage(msg, 15000)
 
+    def _on_out_of_domain(self, job_id: int, message: str) -> None:
+        """The domain check refused the slide: say why, and offer to analyse it anyway."""
+        if job_id != self._analysis_job:
+            return
+        self._analysis_job = 0
+        self.scheduler = None
+        self.progress.finish()
+        self._update_actions()
+        self.statusBar().showMessage("Not analysed: the model cannot judge this slide.", 15000)
+        if not self.interactive:
+            self.report_error("Outside the model's domain", f"{message} To analyse it anyway, use --allow-out-of-domain.")
+            self.analysis_finished.emit("out-of-domain")
+            return
+        self.analysis_finished.emit("out-of-domain")
+        path = self.slide_path
+        box = QMessageBox(QMessageBox.Icon.Warning, "The model cannot judge this slide",
+                          "This slide is outside what the model was trained on, so its classes would mean nothing.",
+                          QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("out_of_domain_dialog")
+        box.setInformativeText(f"{message}\n\nIf you analyse it anyway, the summary, exports and report say so.")
+        anyway = box.addButton("Analyze Anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered() -> None:
+            if box.clickedButton() is anyway and path is not None and path == self.slide_path:
+                self._out_of_domain_allowed_for = path
+                self.run_analysis()
+
+        box.finished.connect(answered)
+        self.out_of_domain_dialog = box
+        box.open()
+
     def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
         if job_id not in (self._analysis_job, self._patch_job, self._preview_job):
             return
@@ -956,7 +1009,12 @@ class MainWindow(QMainWindow):
         note = ""
         if r.provenance.mpp_assumed:
             note = f"Areas assume {r.provenance.mpp:g} \u00b5m/px (not in the file)."
-        self.summary_panel.set_summary(r.summary(), self.style_.class_colors, note)
+        warning = ""
+        check = r.provenance.domain_check or {}
+        if check.get("findings"):  # overridden now, or a stored analysis that was
+            findings = " ".join(f.get("message", "") for f in check.get("findings", []))
+            warning = f"Analysed anyway, outside what the model can judge; the classes may mean nothing. {findings}"
+        self.summary_panel.set_summary(r.summary(), self.style_.class_colors, note, warning)
         # Huge slides with overlapping tiles take longer to summarise: then refresh less often, so
         # the GUI thread stays mostly idle (at most a fifth of its time goes here).
         took_ms = 1000.0 * (time.perf_counter() - started)
@@ -975,8 +1033,9 @@ class MainWindow(QMainWindow):
             self.layer.set_style(style)
             self.slide_view.heatmap_changed()
         if self.summary_panel.summary is not None:
-            self.summary_panel.set_summary(self.summary_panel.summary, style.class_colors,
-                                           self.summary_panel.totals.text().partition("\n")[2])
+            panel = self.summary_panel
+            panel.set_summary(panel.summary, style.class_colors, panel.totals.text().partition("\n")[2],
+                              panel.warning.text() if panel.warning.isVisibleTo(panel) else "")
         self.gallery.set_classes(style.class_names, style.class_colors)
         self.inspector.set_classes(style.class_names, style.class_colors)
 

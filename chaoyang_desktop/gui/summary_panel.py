@@ -44,6 +44,14 @@ class SummaryPanel(QWidget):
         self.totals = QLabel("No analysis yet. Press Analyze to classify the tissue.")
         self.totals.setWordWrap(True)
         layout.addWidget(self.totals)
+        # Shown when the slide was analysed although the input check refused it: hard to miss.
+        self.warning = QLabel()
+        self.warning.setObjectName("summary_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("QLabel { color: #8a4b00; background: #fff3dc; border: 1px solid #d9822b; "
+                                   "border-radius: 3px; padding: 4px; }")
+        self.warning.hide()
+        layout.addWidget(self.warning)
         layout.addStretch(1)
         self._summary: dict[str, Any] | None = None
         self.table.hide()
@@ -57,8 +65,11 @@ class SummaryPanel(QWidget):
         self.table.setRowCount(0)
         self.table.hide()
         self.totals.setText(message)
+        self.warning.hide()
+        self._fit_height()
 
-    def set_summary(self, summary: dict[str, Any], colors: tuple[str, ...] | None = None, note: str = "") -> None:
+    def set_summary(self, summary: dict[str, Any], colors: tuple[str, ...] | None = None, note: str = "",
+                    warning: str = "") -> None:
         self._summary = summary
         self.table.show()
         classes = summary["classes"]
@@ -79,9 +90,24 @@ class SummaryPanel(QWidget):
             parts.append(f"{summary['tiles_failed']:,} failed")
         text = " \u00b7 ".join(parts)
         self.totals.setText(text + (f"\n{note}" if note else ""))
+        self.warning.setText(warning)
+        self.warning.setVisible(bool(warning))
         self._fit_height()
 
     def _fit_height(self) -> None:
         rows = self.table.rowCount()
         h = self.table.horizontalHeader().height() + sum(self.table.rowHeight(r) for r in range(rows)) + 4
         self.table.setFixedHeight(max(h, self.table.horizontalHeader().height() + 4))
+        # Word-wrapped labels need more height the narrower the dock; the dock area does not ask
+        # them (no height-for-width there), so the panel claims it, or the text overlaps the table.
+        width = max(120, self.width() - 12)
+        needed = 12 + (self.table.height() + 6 if self.table.isVisibleTo(self) else 0)
+        for label in (self.totals, self.warning):
+            if label.isVisibleTo(self):
+                needed += label.heightForWidth(width) + 6
+        self.setMinimumHeight(needed)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_height()

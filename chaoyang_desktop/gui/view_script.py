@@ -120,9 +120,15 @@ class ViewScript(QObject):
             self.fail(str(exc))
             return
         print(self.screenshot)
-        self.finish(0)
+        # As ``classify``: the picture is written, but unreadable patches make the run fail.
+        failed = self.window.gallery.unreadable() if self.window.stack.currentIndex() == PAGE_GALLERY else []
+        for record in failed:
+            print(f"error: {record.error}", file=sys.stderr)
+        self.finish(1 if failed and self.analyze else 0)
 
     def fail(self, message: str) -> None:
+        if self.exit_code:  # the first failure is the one to report; later ones follow from it
+            return
         print(f"error: {message}", file=sys.stderr)
         self.finish(1)
 

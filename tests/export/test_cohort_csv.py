@@ -25,8 +25,8 @@ def test_rows_for_analysed_skipped_and_failed_slides(result: AnalysisResult, tmp
     write_cohort_csv(entries, tmp_path / "cohort.csv")
     rows = list(csv.DictReader((tmp_path / "cohort.csv").open(encoding="utf-8")))
     assert [r["status"] for r in rows] == ["ok", "skipped", "failed"]
-    assert list(rows[0])[:8] == ["slide", "output", "status", "error", "tiles_total", "tiles_done", "tiles_failed",
-                                 "analysed_area_mm2"]
+    assert list(rows[0])[:10] == ["slide", "output", "status", "error", "input_check", "input_findings",
+                                  "tiles_total", "tiles_done", "tiles_failed", "analysed_area_mm2"]
     assert [k for k in rows[0] if k.endswith("_percent")] == [f"{n}_percent" for n in CLASS_NAMES]
     for row in rows[:2]:
         assert int(row["tiles_done"]) == summary["tiles_done"] and int(row["tiles_failed"]) == 1
@@ -36,6 +36,24 @@ def test_rows_for_analysed_skipped_and_failed_slides(result: AnalysisResult, tmp
             assert float(row[f"{c['name']}_percent"]) == c["percent"]
     assert rows[0] == {**rows[1], "slide": "a.svs", "output": "out/a", "status": "ok"}
     assert rows[2]["error"] == "not a slide" and rows[2]["tiles_done"] == "" and rows[2]["Normal_percent"] == ""
+
+
+def test_input_check_columns_for_refused_overridden_and_empty_slides(result: AnalysisResult, tmp_path: Path) -> None:
+    refused = {"status": "out of domain", "findings": [{"kind": "fluorescence", "message": "The background is dark."},
+                                                       {"kind": "resolution", "message": "Too coarse."}]}
+    overridden = {**refused, "status": "analysed anyway", "overridden": True}
+    entries = [
+        CohortEntry("dapi.ndpi", "", "out of domain", "The background is dark. Too coarse.", domain=refused),
+        CohortEntry("dapi2.ndpi", "out/dapi2", "ok", summary=result.summary(), domain=overridden),
+        CohortEntry("tiny.png", "", "no tiles", "The image is 1 x 1 px."),
+        CohortEntry("cmu.svs", "out/cmu", "ok", summary=result.summary(), domain={"status": "passed", "findings": []}),
+    ]
+    write_cohort_csv(entries, tmp_path / "cohort.csv")
+    rows = list(csv.DictReader((tmp_path / "cohort.csv").open(encoding="utf-8")))
+    assert [(r["status"], r["input_check"]) for r in rows] == [
+        ("out of domain", "out of domain"), ("ok", "analysed anyway"), ("no tiles", ""), ("ok", "passed")]
+    assert rows[0]["input_findings"] == "The background is dark. Too coarse." == rows[1]["input_findings"]
+    assert rows[0]["tiles_done"] == "" and rows[2]["tiles_done"] == "" and rows[1]["tiles_done"] != ""
 
 
 def test_bad_status_and_unwritable_target(tmp_path: Path) -> None:

@@ -72,7 +72,7 @@ def test_npz_name_without_suffix_is_kept(result: AnalysisResult, tmp_path: Path)
 def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
     doc = summary_document(result, {"level_count": np.int64(3), "mpp": 99.0, "scanner": "GT450"})
     assert set(doc) == {
-        "format_version", "slide", "analysis", "classes", "analysed_area_mm2", "provenance", "failed_tiles",
+        "format_version", "slide", "analysis", "classes", "analysed_area_mm2", "domain_check", "provenance", "failed_tiles",
     }
     slide = doc["slide"]
     assert slide["file_name"] == "case 01.svs"

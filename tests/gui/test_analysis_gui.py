@@ -348,3 +348,21 @@ def test_a_stale_jobs_signals_are_dropped(qtbot, make_window, cmu_slide) -> None
     assert analyse(qtbot, window, fresh=True) == "done"
     assert old not in seen
     assert window.result.provenance.tile_um == pytest.approx(512.0, rel=0.01)
+
+
+def test_a_slide_outside_the_domain_asks_before_it_is_analysed(qtbot, window, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    open_slide_in(qtbot, window, test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi")
+    assert analyse(qtbot, window, fresh=True) == "out-of-domain"
+    box = window.out_of_domain_dialog
+    assert box is not None and box.isVisible()
+    assert "fluorescence" in box.informativeText()
+    assert window.result is None or window.result.n_done == 0  # nothing was classified
+    anyway = next(b for b in box.buttons() if b.text() == "Analyze Anyway")
+    with qtbot.waitSignal(window.analysis_finished, timeout=60000) as blocker:
+        anyway.click()
+    assert blocker.args[0] == "done"
+    r = window.result
+    assert r is not None and r.complete and r.n_done > 0
+    assert r.provenance.domain_check is not None and r.provenance.domain_check["status"] == "analysed anyway"
+    panel = window.summary_panel
+    assert panel.warning.isVisibleTo(panel) and "fluorescence" in panel.warning.text()
