@@ -157,12 +157,13 @@ def run_gui(paths: list[str], model: str | None = None) -> int:
     window.show()
 
     def open_here(more: list[str]) -> None:
-        if more:
-            window.open_paths(list(more))
+        # Raise first: a question the window asks about the paths (a run to stop) stays on top.
         if window.isMinimized():
             window.showNormal()
         window.raise_()
         window.activateWindow()
+        if more:
+            window.open_paths(list(more))
 
     instance.paths_received.connect(open_here)
     file_open = FileOpenFilter(app)

@@ -16,6 +16,7 @@ import dataclasses
 import html
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,6 +170,7 @@ class MainWindow(QMainWindow):
         self.model_dialog: QWidget | None = None
         self.settings_dialog: QWidget | None = None
         self.out_of_domain_dialog: QMessageBox | None = None
+        self.leave_run_dialog: QMessageBox | None = None
 
         names = DEFAULT_CLASS_NAMES
         colors = settings.class_colors(names, default_colors(names))
@@ -283,7 +285,7 @@ class MainWindow(QMainWindow):
         self.overlay_panel.style_changed.connect(self._on_style_changed)
         self.overlay_panel.color_changed.connect(lambda name, color: self.settings.set_class_color(name, color))
         self.properties_panel.mpp_override.connect(self._on_mpp_override)
-        self.slide_list.slide_chosen.connect(lambda p: self.open_slide_file(p))
+        self.slide_list.slide_chosen.connect(self._open_from_list)
         self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock)
         for dock in self._slide_docks:
             dock.hide()
@@ -465,7 +467,12 @@ class MainWindow(QMainWindow):
             self.open_paths([folder])
 
     def open_paths(self, paths: list[str], *, auto_classify: bool | None = None) -> bool:
-        """Open files and folders: one slide, a slide list, or the patch gallery. False on failure."""
+        """Open files and folders: one slide, a slide list, or the patch gallery. False on failure.
+
+        While an analysis runs, the user is asked first (the paths open once they agree).
+        """
+        if self._ask_before_leaving_run(lambda: self.open_paths(paths, auto_classify=auto_classify)):
+            return True
         try:
             target = resolve_open(paths)
         except ChaoyangError as exc:
@@ -487,6 +494,40 @@ class MainWindow(QMainWindow):
         self.slides_dock.hide()
         return self.open_gallery(target, auto_classify=auto_classify)
 
+    def _ask_before_leaving_run(self, then: Callable[[], object]) -> bool:
+        """Ask before a running analysis is stopped by opening something else; True when asked.
+
+        The analysis is never stopped without a word (a double-click forwarded from the file
+        manager used to end it silently). Stopping keeps its finished tiles: Analyze resumes it.
+        """
+        if not (self.interactive and self._analysis_job and self.host.is_busy()):
+            return False
+        r = self.result
+        name = Path(self.slide_path).name if self.slide_path else "this slide"
+        done = f" ({r.n_done:,} of {r.n_tiles:,} tiles done)" if r is not None else ""
+        box = QMessageBox(QMessageBox.Icon.Question, "An analysis is running", f"{name} is being analysed{done}.",
+                          QMessageBox.StandardButton.NoButton, self)
+        box.setObjectName("leave_run_dialog")
+        box.setInformativeText("Opening something else stops it. Its finished tiles are kept, and Analyze "
+                               "on that slide later resumes where it stopped.")
+        stop = box.addButton("Stop and Open", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep Analysing", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        running = self._analysis_job
+
+        def answered() -> None:
+            if box.clickedButton() is stop and self._analysis_job == running:
+                self.cancel_job()  # the finished tiles are checkpointed by the worker as it stops
+                self._analysis_job = 0
+                then()
+
+        box.finished.connect(answered)
+        self.leave_run_dialog = box
+        box.open()
+        return True
+
     def _leave_current(self) -> None:
         """Stop what the current slide or gallery was doing."""
         for job in (self._analysis_job, self._preview_job, self._patch_job):
@@ -496,6 +537,10 @@ class MainWindow(QMainWindow):
         self.progress.finish()
         self._dismiss_banner()
         self.scheduler = None
+
+    def _open_from_list(self, path: str) -> None:
+        if not self._ask_before_leaving_run(lambda: self.open_slide_file(path)):
+            self.open_slide_file(path)
 
     def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
         from chaoyang_desktop.core.slide import open_slide
@@ -1105,12 +1150,24 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def clear_roi(self) -> None:
+        """Back to the whole slide: its stored analysis comes back, a region's heatmap goes."""
         self.roi = None
         self.slide_view.set_roi([])
         self.preview_plan = None
-        if self.act_preview.isChecked():
+        showing_region = self.result is not None and self.result.provenance.roi_digest is not None
+        if showing_region and not self._analysis_job:
+            # A region-only heatmap without its outline would look like a partial analysis.
+            self._show_no_result()
+            self.request_preview(lookup_cache=True)  # the whole slide's stored analysis, if any
+        elif self.act_preview.isChecked():
             self.request_preview()
         self._update_actions()
+
+    def _show_no_result(self) -> None:
+        self.plan = self.result = self.layer = None
+        self.slide_view.set_heatmap(None)
+        self.summary_panel.clear()
+        self.inspector.clear()
 
     # ----- inspection ----------------------------------------------------------------------------------------------
     def tile_at(self, l0_x: float, l0_y: float) -> int | None:

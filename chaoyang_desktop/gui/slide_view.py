@@ -156,6 +156,7 @@ class SlideView(QWidget):
         self._rect_start = None
         self.loader.set_slide(slide)
         self.minimap.set_thumbnail(None)
+        self.minimap.set_overlay(None)  # the last slide's heatmap must not show on this one
         if slide is None:
             self.scale_bar.hide()
             self.update()

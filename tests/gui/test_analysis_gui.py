@@ -366,3 +366,77 @@ def test_a_slide_outside_the_domain_asks_before_it_is_analysed(qtbot, window, te
     assert r.provenance.domain_check is not None and r.provenance.domain_check["status"] == "analysed anyway"
     panel = window.summary_panel
     assert panel.warning.isVisibleTo(panel) and "fluorescence" in panel.warning.text()
+
+
+# ----- state bugs found under Xvfb: each slide shows only its own results ----------------------------------
+def test_a_slide_never_analysed_shows_no_heatmap_of_the_last_one(qtbot, window, cmu_slide, test_data: Path,  # type: ignore[no-untyped-def]
+                                                                 tmp_path: Path) -> None:
+    import shutil
+
+    open_slide_in(qtbot, window, cmu_slide)
+    assert analyse(qtbot, window) == "done"
+    assert window.slide_view.minimap._overlay is not None  # noqa: SLF001
+    other = tmp_path / "other.tiff"  # never analysed: a new file name and content fingerprint
+    shutil.copy(test_data / "slides" / "CMU-1-Small-Region_generic-pyramid.tiff", other)
+    open_slide_in(qtbot, window, other)
+    assert window.result is None and window.slide_view.heatmap is None
+    assert window.slide_view.minimap._overlay is None  # noqa: SLF001
+    assert "No analysis yet" in window.summary_panel.totals.text()
+
+
+def test_opening_another_slide_during_a_run_asks_first(qtbot, make_window, cmu_slide, test_data: Path,  # type: ignore[no-untyped-def]
+                                                       monkeypatch) -> None:
+    from chaoyang_desktop.core.inference import Classifier
+
+    real_forward = Classifier._forward
+
+    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+    window = make_window(analysis_overrides={"tile_um": 64.0})
+    open_slide_in(qtbot, window, cmu_slide)
+    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
+        window.run_analysis(fresh=True)
+    other = str(test_data / "images" / "CMU-1-Small-Region_full.jpg")
+    assert window.open_paths([other])
+    box = window.leave_run_dialog
+    assert box is not None and box.isVisible() and "CMU-1-Small-Region.svs" in box.text()
+    # "Keep Analysing": nothing changes, the run goes on.
+    next(b for b in box.buttons() if b.text() == "Keep Analysing").click()
+    assert window.slide_path == str(cmu_slide) and window.host.is_busy()
+    # Asked again, "Stop and Open": the run stops with its tiles kept, and the other file opens.
+    assert window.open_paths([other])
+    box = window.leave_run_dialog
+    done_before = window.result.n_done
+    next(b for b in box.buttons() if b.text() == "Stop and Open").click()
+    assert window.slide_path == other and window.result is None
+    assert done_before > 0
+
+
+def test_clearing_a_region_brings_back_the_whole_slide_analysis(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    open_slide_in(qtbot, window, cmu_slide)
+    assert analyse(qtbot, window) == "done"
+    whole = window.result.n_tiles
+    window.set_roi_points(np.array([[800, 1000], [1900, 1000], [1900, 2200], [800, 2200]], dtype=float))
+    assert analyse(qtbot, window) == "done"
+    assert window.result.provenance.roi_digest is not None and window.result.n_tiles < whole
+    # Clear Region: the region-only heatmap goes (it would look like a partial analysis) and the
+    # whole slide's stored analysis comes back, not a mix.
+    with qtbot.waitSignal(window.heatmap_refreshed, timeout=20000):
+        window.act_clear_roi.trigger()
+    r = window.result
+    assert r is not None and r.provenance.roi_digest is None and r.n_tiles == whole and r.complete
+
+
+def test_clearing_a_region_without_a_whole_slide_analysis_clears_the_heatmap(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    open_slide_in(qtbot, window, cmu_slide)
+    window.set_roi_points(np.array([[800, 1000], [1900, 1000], [1900, 2200], [800, 2200]], dtype=float))
+    assert analyse(qtbot, window) == "done"
+    window.act_clear_roi.trigger()
+    assert window.result is None and window.slide_view.heatmap is None
+    assert window.slide_view.minimap._overlay is None  # noqa: SLF001
+    assert "No analysis yet" in window.summary_panel.totals.text()
+    qtbot.wait(500)  # the cache lookup finds nothing for the whole slide: still no heatmap
+    assert window.result is None

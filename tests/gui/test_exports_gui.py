@@ -219,7 +219,8 @@ def test_report_outlines_the_region_the_analysis_used(qtbot, window, cmu_slide: 
     with qtbot.waitSignal(window.analysis_finished, timeout=30000):
         window.run_analysis()
     assert window.result.provenance.roi_digest == window.roi.digest()
-    window.clear_roi()  # what the view shows now does not matter: the result's region is outlined
+    # A new region drawn but not analysed yet: the report outlines the region the result used.
+    window.set_roi_points(np.array([[100.0, 100.0], [500.0, 400.0]]))
     out = tmp_path / "roi.pdf"
     save_as(out)
     assert run_export(qtbot, window, EXPORT_REPORT)[1] == "done"
