@@ -79,7 +79,7 @@ def report_from_result_dir(result_dir: str | Path, out: str | Path | None = None
         OutputError: The PDF cannot be written.
     """
     from chaoyang_desktop.core.errors import SavedResultError
-    from chaoyang_desktop.export.npz_summary import load_result_dir
+    from chaoyang_desktop.core.result_files import load_result_dir
     from chaoyang_desktop.export.bundle import REPORT_PDF
     from chaoyang_desktop.export.pdf_report import write_report
     from chaoyang_desktop.export.report_data import ReportOptions

@@ -58,7 +58,7 @@ class ResultCache:
 
     def load(self, key: str) -> AnalysisResult | None:
         """The stored result for ``key``, or None when absent or unreadable (then it is dropped)."""
-        from chaoyang_desktop.export.npz_summary import load_result_dir
+        from chaoyang_desktop.core.result_files import load_result_dir
 
         folder = self.entry(key)
         if not (folder / "predictions.npz").is_file():
@@ -72,7 +72,7 @@ class ResultCache:
 
     def save(self, key: str, result: AnalysisResult) -> None:
         """Store ``result`` (complete or partial); failures to write only cost the cache."""
-        from chaoyang_desktop.export.npz_summary import write_predictions_npz, write_summary_json
+        from chaoyang_desktop.core.result_files import write_predictions_npz, write_summary_json
 
         folder = self.entry(key)
         # No file names in the cache: a renamed (de-identified) slide must not bring its old name

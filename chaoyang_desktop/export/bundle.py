@@ -14,7 +14,7 @@ from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.export.csv_tiles import write_tiles_csv
 from chaoyang_desktop.export.geojson_tiles import write_tiles_geojson
 from chaoyang_desktop.export.heatmap_image import write_heatmap_png
-from chaoyang_desktop.export.npz_summary import PREDICTIONS_NPZ, SUMMARY_JSON, write_predictions_npz, write_summary_json
+from chaoyang_desktop.core.result_files import PREDICTIONS_NPZ, SUMMARY_JSON, write_predictions_npz, write_summary_json
 
 TILES_CSV = "tiles.csv"
 TILES_GEOJSON = "tiles.geojson"

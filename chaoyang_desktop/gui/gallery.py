@@ -563,9 +563,9 @@ class PatchGallery(QWidget):
 
     # ----- export -------------------------------------------------------------------------------------
     def export_text(self, fmt: str) -> str:
-        from chaoyang_desktop.commands.classify import format_results
+        from chaoyang_desktop.export.patch_results import format_patch_results
 
-        return format_results(self.records(), self.class_names, fmt)
+        return format_patch_results(self.records(), self.class_names, fmt)
 
     def export_to(self, path: str, fmt: str) -> None:
         """Write the results as ``classify --format fmt`` would (atomically)."""

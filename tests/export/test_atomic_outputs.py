@@ -17,7 +17,7 @@ from chaoyang_desktop.export.bundle import HEATMAP_PNG, TILES_CSV, TILES_GEOJSON
 from chaoyang_desktop.export.csv_tiles import write_tiles_csv
 from chaoyang_desktop.export.geojson_tiles import write_tiles_geojson
 from chaoyang_desktop.export.heatmap_image import write_heatmap_png
-from chaoyang_desktop.export.npz_summary import (
+from chaoyang_desktop.core.result_files import (
     PREDICTIONS_NPZ,
     SUMMARY_JSON,
     load_result_dir,

@@ -10,7 +10,7 @@ import pytest
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.export.cohort_csv import CohortEntry, summary_from_document, write_cohort_csv
-from chaoyang_desktop.export.npz_summary import summary_document
+from chaoyang_desktop.core.result_files import summary_document
 from tests.export.helpers import CLASS_NAMES
 
 

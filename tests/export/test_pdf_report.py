@@ -19,7 +19,7 @@ from pypdf import PdfReader
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.core.roi import Roi
-from chaoyang_desktop.export.npz_summary import summary_document
+from chaoyang_desktop.core.result_files import summary_document
 from chaoyang_desktop.export.pdf_report import render_report, write_report
 from chaoyang_desktop.export.report_data import (
     RESEARCH_USE_STATEMENT,

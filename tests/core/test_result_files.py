@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from chaoyang_desktop.core.results import AnalysisResult
-from chaoyang_desktop.export.npz_summary import (
+from chaoyang_desktop.core.result_files import (
     PREDICTIONS_NPZ,
     SUMMARY_JSON,
     SavedResultError,
@@ -20,6 +20,11 @@ from chaoyang_desktop.export.npz_summary import (
     write_summary_json,
 )
 from tests.export.helpers import FAILED, build_result, tile_index
+
+
+@pytest.fixture
+def result() -> AnalysisResult:
+    return build_result()
 
 
 def _save(result: AnalysisResult, folder: Path) -> None:
