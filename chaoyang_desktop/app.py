@@ -75,7 +75,31 @@ def _install_qt_message_handler() -> None:
 
 
 def _install_excepthook() -> None:
-    """An exception escaping a slot is logged and shown, instead of killing the app silently."""
+    """An exception escaping a slot is logged and shown, instead of killing the app silently.
+
+    The hook may run on any thread (a worker's slot); it only logs there and posts the message
+    to an object of the GUI thread, which shows the dialog. Building widgets off the GUI thread
+    crashes Qt.
+    """
+    from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+
+    class ErrorPoster(QObject):
+        post = Signal(str, str)
+
+        def __init__(self, parent: QObject | None) -> None:
+            super().__init__(parent)
+            self.box: Any = None  # the last dialog: a parentless one would be deleted at once
+
+        @Slot(str, str)
+        def show(self, message: str, details: str) -> None:
+            from PySide6.QtWidgets import QApplication
+
+            from chaoyang_desktop.gui.dialogs import show_error
+
+            self.box = show_error(QApplication.activeWindow(), "Unexpected error", message, details)
+
+    poster = ErrorPoster(QCoreApplication.instance())  # the application owns it, on the GUI thread
+    poster.post.connect(poster.show)  # queued when emitted from another thread
     previous = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
@@ -83,13 +107,7 @@ def _install_excepthook() -> None:
         try:
             import traceback
 
-            from PySide6.QtWidgets import QApplication
-
-            from chaoyang_desktop.gui.dialogs import show_error
-
-            if QApplication.instance() is not None:
-                show_error(QApplication.activeWindow(), "Unexpected error", f"{exc_type.__name__}: {exc}",
-                           "".join(traceback.format_exception(exc_type, exc, tb)))
+            poster.post.emit(f"{exc_type.__name__}: {exc}", "".join(traceback.format_exception(exc_type, exc, tb)))
         except Exception:  # never fail inside the hook
             previous(exc_type, exc, tb)
 

@@ -576,7 +576,8 @@ class WorkerHost(QObject):
 
     def __init__(self, parent: QObject | None = None, classifiers: Any = None) -> None:
         super().__init__(parent)
-        self._thread = QThread()
+        # Owned by this host (its Qt parent), so it is never left to Python's collector.
+        self._thread = QThread(self)
         self._thread.setObjectName("chaoyang-worker")
         self.worker = AnalysisWorker(classifiers)
         self.worker.moveToThread(self._thread)
@@ -588,27 +589,56 @@ class WorkerHost(QObject):
         self._current_kind = ""
         self._cancels: dict[int, threading.Event] = {}
         w = self.worker
+        # Only bound methods of this GUI-thread object: Qt queues them to the GUI thread. A lambda
+        # or closure would run on the worker thread that emits.
         w.job_started.connect(self._on_started)
-        w.device_ready.connect(lambda jid, info: self.device_ready.emit(info))  # device facts stay true
-        w.model_ready.connect(lambda jid, profile: self.model_ready.emit(profile))
+        w.device_ready.connect(self._on_device_ready)
+        w.model_ready.connect(self._on_model_ready)
         w.model_missing.connect(self._on_missing)
         w.out_of_domain.connect(self._on_out_of_domain)
-        for name in ("plan_ready", "scheduler_ready", "batch_ready", "patch_results",
-                     "progress_changed"):
-            getattr(w, name).connect(self._forward(name))
+        w.plan_ready.connect(self._relay_plan_ready)
+        w.scheduler_ready.connect(self._relay_scheduler_ready)
+        w.batch_ready.connect(self._relay_batch_ready)
+        w.patch_results.connect(self._relay_patch_results)
+        w.progress_changed.connect(self._relay_progress_changed)
         w.job_finished.connect(self._on_finished)
         w.job_failed.connect(self._on_failed)
         self._shut_down = False
         self._thread.start()
 
-    def _forward(self, name: str) -> Any:
-        out = getattr(self, name)
+    # ----- relays: the current job's signals, on the GUI thread ---------------------------------------
+    @Slot(int, object)
+    def _on_device_ready(self, job_id: int, info: object) -> None:
+        self.device_ready.emit(info)  # device facts stay true whichever job asked
 
-        def relay(job_id: int, *args: Any) -> None:
-            if job_id == self._current_id:
-                out.emit(job_id, *args)
+    @Slot(int, object)
+    def _on_model_ready(self, job_id: int, profile: object) -> None:
+        self.model_ready.emit(profile)
 
-        return relay
+    @Slot(int, object)
+    def _relay_plan_ready(self, job_id: int, ready: object) -> None:
+        if job_id == self._current_id:
+            self.plan_ready.emit(job_id, ready)
+
+    @Slot(int, object)
+    def _relay_scheduler_ready(self, job_id: int, scheduler: object) -> None:
+        if job_id == self._current_id:
+            self.scheduler_ready.emit(job_id, scheduler)
+
+    @Slot(int, object)
+    def _relay_batch_ready(self, job_id: int, update: object) -> None:
+        if job_id == self._current_id:
+            self.batch_ready.emit(job_id, update)
+
+    @Slot(int, object)
+    def _relay_patch_results(self, job_id: int, results: object) -> None:
+        if job_id == self._current_id:
+            self.patch_results.emit(job_id, results)
+
+    @Slot(int, int, int, float)
+    def _relay_progress_changed(self, job_id: int, done: int, total: int, elapsed: float) -> None:
+        if job_id == self._current_id:
+            self.progress_changed.emit(job_id, done, total, elapsed)
 
     # ----- jobs -------------------------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
@@ -357,9 +357,13 @@ class Evaluator(QObject):
 
     evaluation_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
 
+    @property
+    def window(self) -> MainWindow:
+        """The main window that owns this (its Qt parent)."""
+        return cast("MainWindow", self.parent())
+
     def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(window)  # the window owns this; no reference back, so no cycle to collect
         self._job = 0
         self._started = 0.0
         self._request: tuple[str, str | None] | None = None

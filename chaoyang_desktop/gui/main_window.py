@@ -43,7 +43,6 @@ from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
 from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
-from chaoyang_desktop.gui import gc_guard
 from chaoyang_desktop.gui.analysis_worker import (
     STATUS_CANCELLED,
     STATUS_DONE,
@@ -132,8 +131,6 @@ class MainWindow(QMainWindow):
         mpp: float | None = None,
     ) -> None:
         super().__init__()
-        gc_guard.acquire()  # before the worker thread starts
-        self._gc_acquired = True
         self.settings = settings
         self.interactive = interactive
         self._model_spec = model
@@ -1338,9 +1335,6 @@ class MainWindow(QMainWindow):
         if self.slide is not None:
             self.slide.close()
             self.slide = None
-        if self._gc_acquired:  # the worker and the readers have stopped
-            self._gc_acquired = False
-            gc_guard.release()
         event.accept()
 
     def restore_layout(self) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QStandardPaths, Qt, QTimer, QUrl, Signal
@@ -248,9 +248,13 @@ class SlideExporter(QObject):
     #: kind, status ("done", "cancelled", "failed"), path
     export_finished = Signal(str, str, str)
 
+    @property
+    def window(self) -> MainWindow:
+        """The main window that owns this (its Qt parent)."""
+        return cast("MainWindow", self.parent())
+
     def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+        super().__init__(window)  # the window owns this; no reference back, so no cycle to collect
         self._job = 0
         self._job_kind = ""
         self._partial = False

@@ -46,15 +46,3 @@ def test_sample_slide_from_the_start_page(qtbot, make_window) -> None:  # type: 
     assert blocker.args == ["model-missing"]
     assert window.model_dialog is not None and window.model_dialog.isVisible()
     window.model_dialog.reject()
-
-
-def test_garbage_is_collected_on_the_gui_thread_while_a_window_is_open(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
-    import gc
-
-    from chaoyang_desktop.gui import gc_guard
-
-    enabled = gc.isenabled()
-    window = make_window()
-    assert gc_guard.active() and not gc.isenabled()  # the worker thread never runs the collector
-    window.close()
-    assert not gc_guard.active() and gc.isenabled() == enabled
