@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import openslide
 import tifffile
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from chaoyang_desktop.core.errors import (
     ImageDecodeError,
@@ -34,6 +34,14 @@ from chaoyang_desktop.core.errors import (
     MissingPixelSizeError,
     SettingsError,
     SlideOpenError,
+)
+from chaoyang_desktop.core.imageio import (
+    TIFF_MAGIC,
+    DamagedFileError,
+    NotAnImageError,
+    decode_file,
+    mpp_from_resolution,
+    plausible_mpp,
 )
 from chaoyang_desktop.core.tiling import choose_level
 
@@ -50,8 +58,6 @@ IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".b
 #: :class:`ImageTooLargeError`.
 MAX_IMAGE_BYTES = 1_500_000_000
 
-#: Pixel sizes outside this range (um/px) are metadata accidents, e.g. a 72 dpi default.
-MPP_PLAUSIBLE = (0.05, 50.0)
 #: Pixel sizes a user may give (um/px): from beyond any optical scanner to a low-power overview.
 MPP_ACCEPTED = (0.01, 100.0)
 
@@ -123,9 +129,6 @@ _VENDOR_NAMES = {
     "zeiss": "Zeiss",
 }
 
-# Pillow formats served as plain images (its JPEG reader also returns multi-picture "MPO" JPEGs).
-_PILLOW_FORMATS = ("JPEG", "PNG", "BMP", "WEBP")
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _SUPPORTED_HINT = (
     "Supported are whole-slide formats that OpenSlide reads (Aperio .svs, Hamamatsu .ndpi/.vms, "
     "Leica .scn, MIRAX .mrxs, Philips and generic tiled TIFF, Ventana .bif, DICOM .dcm, ...) "
@@ -607,10 +610,10 @@ def _mpp_from_properties(props: dict[str, str]) -> float | None:
     values = [_positive_float(props.get(k)) for k in (openslide.PROPERTY_NAME_MPP_X, openslide.PROPERTY_NAME_MPP_Y)]
     known = [v for v in values if v is not None]
     if known:
-        return _plausible_mpp(sum(known) / len(known))
+        return plausible_mpp(sum(known) / len(known))
     unit = props.get("tiff.ResolutionUnit", "").lower()
     res = [_positive_float(props.get(k)) for k in ("tiff.XResolution", "tiff.YResolution")]
-    return _mpp_from_resolution(res[0], res[1], unit)
+    return mpp_from_resolution(res[0], res[1], unit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -621,7 +624,16 @@ class _ImageSlide(Slide):
     """A plain image decoded once into an RGB array; reads are slices of it (thread-safe)."""
 
     def __init__(self, path: Path, mpp: float | None, assumed_mpp: float | None) -> None:
-        rgb, kind, props, metadata_mpp = _decode_image(path)
+        # The decoder of patches too: an image gives the model the same pixels either way.
+        try:
+            image = decode_file(path, MAX_IMAGE_BYTES // 3, "too big to decode into memory as a plain image. "
+                                + _CONVERT_TO_PYRAMID.format(name=path.name))
+        except NotAnImageError as exc:
+            raise SlideOpenError(f"{path.name} is neither a whole-slide image OpenSlide recognises nor a plain "
+                                 "image. " + _SUPPORTED_HINT) from exc
+        except DamagedFileError as exc:
+            raise SlideOpenError(str(exc)) from exc
+        rgb, kind, props, metadata_mpp = image.rgb, image.kind, image.properties, image.mpp
         rgb.setflags(write=False)
         self._rgb: np.ndarray | None = rgb
         h, w = rgb.shape[:2]
@@ -654,24 +666,15 @@ class _ImageSlide(Slide):
         self._rgb = None
 
 
-def _check_size(path: Path, width: int, height: int) -> None:
-    if width * height * 3 > MAX_IMAGE_BYTES:
-        raise ImageTooLargeError(_too_large_message(path, f"{width} x {height} pixels"))
-
-
-def _too_large_message(path: Path, size: str) -> str:
-    return (
-        f"{path.name} ({size}) is too big to decode into memory as a plain image. Convert it to a "
-        f"tiled pyramidal TIFF and open that instead, e.g. "
-        f"`vips tiffsave \"{path.name}\" out.tif --tile --pyramid --compression jpeg --Q 90`."
-    )
+_CONVERT_TO_PYRAMID = ("Convert it to a tiled pyramidal TIFF and open that instead, e.g. "
+                       "`vips tiffsave \"{name}\" out.tif --tile --pyramid --compression jpeg --Q 90`.")
 
 
 def _claimed_wsi_format(path: Path) -> str | None:
     """The whole-slide format a file claims by its suffix or TIFF tags, or None for a plain image."""
     suffix = path.suffix.lower()
     with open(path, "rb") as fh:
-        is_tiff = fh.read(4) in _TIFF_MAGIC
+        is_tiff = fh.read(4) in TIFF_MAGIC
     if suffix in WSI_ONLY_SUFFIXES and (is_tiff or suffix not in _TIFF_BASED_SUFFIXES):
         return f"{suffix[1:].upper()}"
     if not is_tiff:
@@ -689,165 +692,12 @@ def _claimed_wsi_format(path: Path) -> str | None:
     return "Aperio" if description.startswith("Aperio") else None
 
 
-def _decode_image(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
-    """Decode a plain image to RGB ``uint8``: ``(rgb, kind, properties, mpp from TIFF tags)``."""
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    if magic in _TIFF_MAGIC:
-        return _decode_tiff(path)
-    return _decode_pillow(path)
-
-
-def _decode_tiff(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
-    # tifffile, not Pillow: Pillow reduces 16-bit RGB by dropping the low byte and cannot read
-    # many sample formats; tifffile gives the raw samples and we scale them ourselves.
-    try:
-        tf = tifffile.TiffFile(path)
-    except Exception as exc:  # tifffile raises many types for files it cannot parse
-        raise SlideOpenError(
-            f"Cannot read {path.name} as a TIFF: {exc}. The file may be damaged or incomplete."
-        ) from exc
-    with tf:
-        if not tf.pages:
-            raise SlideOpenError(f"{path.name} is a TIFF without images; it may be damaged or incomplete.")
-        page = tf.pages.first
-        if page.imagewidth * page.imagelength * 3 > MAX_IMAGE_BYTES:
-            raise ImageTooLargeError(_too_large_message(path, f"{page.imagewidth} x {page.imagelength} pixels"))
-        try:
-            arr = page.asarray()
-        except Exception as exc:  # imagecodecs errors, truncated strips, unsupported compression
-            raise ImageDecodeError(f"Cannot decode the TIFF image {path.name}: {exc}.") from exc
-        if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
-            arr = np.moveaxis(arr, 0, -1)
-        photometric = page.photometric
-        if photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
-            arr = _to_uint8(np.moveaxis(page.colormap, 0, -1))[arr]
-        elif photometric == tifffile.PHOTOMETRIC.MINISWHITE:
-            arr = np.iinfo(arr.dtype).max - arr if arr.dtype.kind == "u" else 1.0 - arr
-        tags = page.tags
-        unit = {2: "inch", 3: "centimeter"}.get(int(_tag(tags, "ResolutionUnit") or 1), "none")
-        mpp = _mpp_from_resolution(_rational(_tag(tags, "XResolution")), _rational(_tag(tags, "YResolution")), unit)
-        bits = str(page.bitspersample)
-    rgb = _to_rgb(arr, path)
-    props = {
-        "image.format": "TIFF",
-        "image.width": str(rgb.shape[1]),
-        "image.height": str(rgb.shape[0]),
-        "image.bits-per-sample": bits,
-        "image.photometric": str(getattr(photometric, "name", photometric)),
-        "tiff.ResolutionUnit": unit,
-    }
-    return rgb, "TIFF", props, mpp
-
-
-def _decode_pillow(path: Path) -> tuple[np.ndarray, str, dict[str, str], float | None]:
-    try:
-        with Image.open(path, formats=_PILLOW_FORMATS) as im:
-            _check_size(path, im.width, im.height)
-            kind = "JPEG" if im.format == "MPO" else str(im.format)
-            mode = im.mode
-            im.load()
-            if mode.startswith("I;16") or mode == "I":
-                rgb = _to_rgb(np.asarray(im), path)
-            elif mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info:
-                rgb = _to_rgb(np.asarray(im.convert("RGBA")), path)
-            else:
-                rgb = np.asarray(im.convert("RGB"))
-    except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(_too_large_message(path, "more pixels than is safe to decode")) from exc
-    except (ImageTooLargeError, ImageDecodeError):
-        raise
-    except (UnidentifiedImageError, ValueError) as exc:
-        raise SlideOpenError(
-            f"{path.name} is neither a whole-slide image OpenSlide recognises nor a plain image. "
-            + _SUPPORTED_HINT
-        ) from exc
-    except (OSError, SyntaxError) as exc:  # Pillow's truncated/corrupt-data errors
-        raise ImageDecodeError(
-            f"Cannot decode the image {path.name}: {exc}. The file may be damaged or incomplete."
-        ) from exc
-    props = {
-        "image.format": kind,
-        "image.mode": mode,
-        "image.width": str(rgb.shape[1]),
-        "image.height": str(rgb.shape[0]),
-    }
-    return np.ascontiguousarray(rgb), kind, props, None
-
-
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Scale samples to 8 bits: 16-bit by 257 (65535 -> 255), floats from 0..1."""
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype.kind in "ui":
-        # 16-bit data stored in wider integers (Pillow's mode "I") is still 16-bit data.
-        wide = np.clip(arr, 0, 65535).astype(np.uint32)
-        out: np.ndarray = ((wide + 128) // 257).astype(np.uint8)
-        return out
-    if arr.dtype.kind == "f":
-        scaled: np.ndarray = np.clip(np.nan_to_num(arr) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-        return scaled
-    if arr.dtype == np.bool_:
-        return arr.astype(np.uint8) * 255
-    raise ImageDecodeError(f"Unsupported sample type {arr.dtype}.")
-
-
-def _to_rgb(arr: np.ndarray, path: Path) -> np.ndarray:
-    """Gray, gray+alpha, RGB or RGBA samples of any depth -> RGB ``uint8`` over white."""
-    arr = _to_uint8(arr)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    if arr.ndim != 3:
-        raise ImageDecodeError(f"{path.name} has an unsupported layout (array shape {arr.shape}).")
-    channels = arr.shape[2]
-    if channels in (1, 2):
-        color, alpha = np.repeat(arr[..., :1], 3, axis=2), (arr[..., 1] if channels == 2 else None)
-    else:
-        color, alpha = arr[..., :3], (arr[..., 3] if channels >= 4 else None)
-    if alpha is not None and alpha.min() < 255:
-        a = alpha[..., None].astype(np.uint32)
-        color = ((color.astype(np.uint32) * a + 255 * (255 - a) + 127) // 255).astype(np.uint8)
-    return np.ascontiguousarray(color)
-
-
-def _tag(tags: Any, name: str) -> Any:
-    tag = tags.get(name)
-    return None if tag is None else tag.value
-
-
-def _rational(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, tuple):
-        num, den = value[:2]
-        return num / den if den else None
-    return float(value)
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared helpers
-
-
 def _positive_float(value: str | None) -> float | None:
     try:
         number = float(value) if value is not None else math.nan
     except ValueError:
         return None
     return number if math.isfinite(number) and number > 0 else None
-
-
-def _plausible_mpp(mpp: float | None) -> float | None:
-    lo, hi = MPP_PLAUSIBLE
-    return mpp if mpp is not None and lo <= mpp <= hi else None
-
-
-def _mpp_from_resolution(x_res: float | None, y_res: float | None, unit: str) -> float | None:
-    """um/px from TIFF resolution (pixels per unit); None without a physical unit."""
-    um_per_unit = {"centimeter": 1e4, "inch": 25_400.0}.get(unit)
-    known = [r for r in (x_res, y_res) if r is not None and r > 0]
-    if um_per_unit is None or not known:
-        return None
-    return _plausible_mpp(sum(um_per_unit / r for r in known) / len(known))
 
 
 def file_fingerprint(path: str | os.PathLike[str]) -> str:

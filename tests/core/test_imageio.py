@@ -70,3 +70,33 @@ def test_too_large_is_refused_before_decoding(tmp_path: Path) -> None:
     Image.new("RGB", (300, 300)).save(p)
     with pytest.raises(ImageTooLargeError, match="analyze"):
         decode_image(p, max_pixels=10_000)
+
+
+def test_patches_and_plain_slides_get_the_same_pixels(tmp_path: Path) -> None:
+    """One decoder: ``classify`` and ``analyze`` see the same RGB for every kind of file."""
+    import tifffile
+
+    from chaoyang_desktop.core.slide import open_slide
+
+    rng = np.random.default_rng(1)
+    rgb16 = rng.integers(0, 65536, (40, 30, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "rgb16.tif", rgb16)  # Pillow would keep only the high byte
+    rgba = rng.integers(0, 256, (40, 30, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(rng.integers(0, 256, (40, 30), dtype=np.uint8), "L").convert("P").save(tmp_path / "pal.png")
+    Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(tmp_path / "rgb.jpg", quality=90)
+    Image.fromarray(rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)).save(tmp_path / "lzw.tif", compression="tiff_lzw")
+    for name in ("rgb16.tif", "rgba.png", "pal.png", "rgb.jpg", "lzw.tif"):
+        patch = decode_image(tmp_path / name)
+        with open_slide(tmp_path / name, assumed_mpp=0.5) as slide:
+            region = slide.read_region(0, 0, 0, 30, 40)
+        np.testing.assert_array_equal(patch, region, err_msg=name)
+    # 16-bit scaled as 65535 -> 255 (with rounding), from the raw samples.
+    expected = ((rgb16.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    np.testing.assert_array_equal(decode_image(tmp_path / "rgb16.tif"), expected)
+    # Samples without a trustworthy brightness are refused by both.
+    tifffile.imwrite(tmp_path / "f32.tif", np.zeros((8, 8), dtype=np.float32))
+    with pytest.raises(ImageDecodeError, match="floating-point"):
+        decode_image(tmp_path / "f32.tif")
+    with pytest.raises(ImageDecodeError, match="floating-point"):
+        open_slide(tmp_path / "f32.tif", assumed_mpp=0.5)
