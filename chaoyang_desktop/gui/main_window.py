@@ -491,13 +491,14 @@ class MainWindow(QMainWindow):
         self.slides_dock.hide()
         return self.open_gallery(target, auto_classify=auto_classify)
 
-    def _ask_before_leaving_run(self, then: Callable[[], object]) -> bool:
-        """Ask before a running analysis is stopped by opening something else; True when asked.
+    def _ask_before_leaving_run(self, then: Callable[[], object], action: str = "Open") -> bool:
+        """Ask before a running analysis is stopped by opening something else or quitting; True when asked.
 
         The analysis is never stopped without a word (a double-click forwarded from the file
         manager used to end it silently). Stopping keeps its finished tiles: Analyze resumes it.
         """
-        if not (self.interactive and self._analysis_job and self.host.is_busy()):
+        if not (self.interactive and self._analysis_job and self.host.is_busy()
+                and self.settings.get("ui/ask_before_stopping_a_run")):
             return False
         r = self.result
         name = Path(self.slide_path).name if self.slide_path else "this slide"
@@ -505,9 +506,10 @@ class MainWindow(QMainWindow):
         box = QMessageBox(QMessageBox.Icon.Question, "An analysis is running", f"{name} is being analysed{done}.",
                           QMessageBox.StandardButton.NoButton, self)
         box.setObjectName("leave_run_dialog")
-        box.setInformativeText("Opening something else stops it. Its finished tiles are kept, and Analyze "
-                               "on that slide later resumes where it stopped.")
-        stop = box.addButton("Stop and Open", QMessageBox.ButtonRole.AcceptRole)
+        doing = {"Open": "Opening something else", "Close": "Closing the slide"}.get(action, "Quitting")
+        box.setInformativeText(f"{doing} stops it. Its finished tiles are kept, and Analyze on that slide later "
+                               "resumes where it stopped.")
+        stop = box.addButton(f"Stop and {action}", QMessageBox.ButtonRole.AcceptRole)
         keep = box.addButton("Keep Analysing", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -617,6 +619,8 @@ class MainWindow(QMainWindow):
         self.roi = None
 
     def close_current(self) -> None:
+        if self._ask_before_leaving_run(self.close_current, action="Close"):
+            return
         self._leave_current()
         self._close_slide()
         self.gallery.set_patches([])
@@ -1323,7 +1327,13 @@ class MainWindow(QMainWindow):
 
     # ===== lifetime ===================================================================================================
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        """Cancel the running job, stop the worker and the readers, then close; never hangs on a batch."""
+        """Cancel the running job, stop the worker and the readers, then close; never hangs on a batch.
+
+        During an analysis the user is asked first; the window closes once they agree.
+        """
+        if self._ask_before_leaving_run(self.close, action="Quit"):
+            event.ignore()
+            return
         self.settings.set_window_state(self.saveGeometry(), self.saveState())
         self.settings.sync()
         self._refresh_timer.stop()

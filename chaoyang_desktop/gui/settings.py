@@ -39,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "overlay/alpha_by_confidence": True,
     "overlay/min_confidence": 0.0,
     "ui/confirm_analysis": True,
+    # Opening another slide or quitting during an analysis asks before stopping it.
+    "ui/ask_before_stopping_a_run": True,
     "ui/classify_patches_on_open": True,
 }
 

@@ -35,6 +35,7 @@ def app_settings(settings_file: Path):  # type: ignore[no-untyped-def]
 
     s = AppSettings(QSettings(str(settings_file), QSettings.Format.IniFormat))
     s.set("ui/confirm_analysis", False)
+    s.set("ui/ask_before_stopping_a_run", False)  # the tests that want the question turn it on
     s.set("engine/batch_size", 8)
     s.set("engine/device", "cpu")
     return s

@@ -396,6 +396,7 @@ def test_opening_another_slide_during_a_run_asks_first(qtbot, make_window, cmu_s
 
     monkeypatch.setattr(Classifier, "_forward", slow_forward)
     window = make_window(analysis_overrides={"tile_um": 64.0})
+    window.settings.set("ui/ask_before_stopping_a_run", True)
     open_slide_in(qtbot, window, cmu_slide)
     with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
         window.run_analysis(fresh=True)
@@ -440,3 +441,30 @@ def test_clearing_a_region_without_a_whole_slide_analysis_clears_the_heatmap(qtb
     assert "No analysis yet" in window.summary_panel.totals.text()
     qtbot.wait(500)  # the cache lookup finds nothing for the whole slide: still no heatmap
     assert window.result is None
+
+
+def test_quitting_during_a_run_asks_first(qtbot, make_window, cmu_slide, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from chaoyang_desktop.core.inference import Classifier
+
+    real_forward = Classifier._forward
+
+    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+    window = make_window(analysis_overrides={"tile_um": 64.0})
+    window.settings.set("ui/ask_before_stopping_a_run", True)
+    open_slide_in(qtbot, window, cmu_slide)
+    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
+        window.run_analysis(fresh=True)
+    window.close()
+    box = window.leave_run_dialog
+    assert box is not None and box.isVisible() and window.isVisible()  # not closed yet
+    next(b for b in box.buttons() if b.text() == "Keep Analysing").click()
+    assert window.isVisible() and window.host.is_busy()
+    window.close()
+    t0 = time.perf_counter()
+    next(b for b in window.leave_run_dialog.buttons() if b.text() == "Stop and Quit").click()
+    assert not window.isVisible() and time.perf_counter() - t0 < 2.0
+    assert window.host.thread.isFinished() and window.result is not None and window.result.n_done > 0
