@@ -134,10 +134,9 @@ def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.core.cache import ResultCache
     from chaoyang_desktop.core.pipeline import AnalysisSettings
     from chaoyang_desktop.core.roi import load_roi
+    from chaoyang_desktop.core.slide import check_mpp
     from chaoyang_desktop.export.bundle import REPORT_PDF
     from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
-
-    from chaoyang_desktop.core.slide import check_mpp
 
     check_mpp(args.mpp, "--mpp")
     roi = load_roi(args.roi) if args.roi else None

@@ -29,6 +29,7 @@ from chaoyang_desktop.core.errors import (
     CancelledError,
     ChaoyangError,
     ModelNotFoundError,
+    NoTilesError,
     OutOfDomainError,
     SettingsError,
 )
@@ -220,6 +221,7 @@ class AnalysisWorker(QObject):
     model_ready = Signal(int, object)  # ModelProfile
     model_missing = Signal(int, str)
     out_of_domain = Signal(int, str)  # the domain check's findings
+    no_tiles = Signal(int, str)  # why the plan keeps no tile
     plan_ready = Signal(int, object)  # PlanReady
     scheduler_ready = Signal(int, object)  # TileScheduler (thread-safe)
     batch_ready = Signal(int, object)  # BatchUpdate
@@ -271,6 +273,9 @@ class AnalysisWorker(QObject):
         except OutOfDomainError as exc:
             log.info("Job %d (%s) stopped by the domain check: %s", job_id, kind, exc)
             self.out_of_domain.emit(job_id, str(exc))
+        except NoTilesError as exc:
+            log.info("Job %d (%s) has nothing to analyse: %s", job_id, kind, exc)
+            self.no_tiles.emit(job_id, str(exc))
         except ChaoyangError as exc:
             log.info("Job %d (%s) failed: %s", job_id, kind, exc)
             self.job_failed.emit(job_id, str(exc), traceback.format_exc())
@@ -562,6 +567,7 @@ class WorkerHost(QObject):
     model_ready = Signal(object)
     model_missing = Signal(int, str)
     out_of_domain = Signal(int, str)
+    no_tiles = Signal(int, str)
     plan_ready = Signal(int, object)
     scheduler_ready = Signal(int, object)
     batch_ready = Signal(int, object)
@@ -596,6 +602,7 @@ class WorkerHost(QObject):
         w.model_ready.connect(self._on_model_ready)
         w.model_missing.connect(self._on_missing)
         w.out_of_domain.connect(self._on_out_of_domain)
+        w.no_tiles.connect(self._on_no_tiles)
         w.plan_ready.connect(self._relay_plan_ready)
         w.scheduler_ready.connect(self._relay_scheduler_ready)
         w.batch_ready.connect(self._relay_batch_ready)
@@ -713,6 +720,10 @@ class WorkerHost(QObject):
     def _on_out_of_domain(self, job_id: int, message: str) -> None:
         if self._end(job_id):
             self.out_of_domain.emit(job_id, message)
+
+    def _on_no_tiles(self, job_id: int, message: str) -> None:
+        if self._end(job_id):
+            self.no_tiles.emit(job_id, message)
 
     # ----- lifetime ------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = -1) -> bool:

@@ -428,6 +428,7 @@ class MainWindow(QMainWindow):
         h.model_ready.connect(self._on_model_ready)
         h.model_missing.connect(self._on_model_missing)
         h.out_of_domain.connect(self._on_out_of_domain)
+        h.no_tiles.connect(self._on_no_tiles)
         h.plan_ready.connect(self._on_plan_ready)
         h.scheduler_ready.connect(self._on_scheduler_ready)
         h.batch_ready.connect(self._on_batch)
@@ -1020,6 +1021,18 @@ class MainWindow(QMainWindow):
         box.finished.connect(answered)
         self.out_of_domain_dialog = box
         box.open()
+
+    def _on_no_tiles(self, job_id: int, reason: str) -> None:
+        """The plan keeps no tile: say why, as a notice rather than a failure."""
+        if job_id != self._analysis_job:
+            return
+        self._analysis_job = 0
+        self.scheduler = None
+        self.progress.finish()
+        self._update_actions()
+        self.statusBar().showMessage(f"Nothing to analyse: {reason}", 15000)
+        self.report_error("Nothing to analyse", reason)
+        self.analysis_finished.emit("no-tiles")
 
     def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
         if job_id not in (self._analysis_job, self._patch_job, self._preview_job):

@@ -468,3 +468,17 @@ def test_quitting_during_a_run_asks_first(qtbot, make_window, cmu_slide, monkeyp
     next(b for b in window.leave_run_dialog.buttons() if b.text() == "Stop and Quit").click()
     assert not window.isVisible() and time.perf_counter() - t0 < 2.0
     assert window.host.thread.isFinished() and window.result is not None and window.result.n_done > 0
+
+
+def test_nothing_to_analyse_is_a_notice_with_its_reason(qtbot, window, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.synthetic import tissue_image, write_pyramid_tiff
+
+    glass = write_pyramid_tiff(tmp_path / "glass.tiff", tissue_image(1536, 2048, []), mpp=0.5, levels=2)
+    open_slide_in(qtbot, window, glass)
+    assert analyse(qtbot, window, fresh=True) == "no-tiles"
+    boxes = [w for w in window.findChildren(object) if getattr(w, "objectName", lambda: "")() == "error_dialog"]
+    assert boxes and boxes[-1].windowTitle() == "Nothing to analyse"
+    assert "No tile has at least 25% tissue" in boxes[-1].text()
+    assert not window.host.is_busy()
+    assert window.result is None or window.result.n_done == 0
+    boxes[-1].close()
