@@ -5,13 +5,13 @@
 #
 # MODEL_DIR: a model folder (config.json + weights). The published screenshots used a tiny
 # random-weight ViT made with tests/model_factory.py (seed 6), so their classes are arbitrary.
-# DATA_DIR: the shared test data (default ../shared/data). Settings and caches go to a temporary
+# DATA_DIR: the real test data (default tests/data). Settings and caches go to a temporary
 # folder, so your own settings and results cache are neither used nor changed. PNGs are reduced
 # to 256 colours to keep each under ~400 KB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 model=${1:?usage: $0 MODEL_DIR [DATA_DIR]}
-data=${2:-../shared/data}
+data=${2:-tests/data}
 out=docs/screenshots
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
