@@ -43,6 +43,7 @@ from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
 from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
+from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.analysis_worker import (
     STATUS_CANCELLED,
     STATUS_DONE,
@@ -156,6 +157,8 @@ class MainWindow(QMainWindow):
         self.roi: Roi | None = None
         #: Every region drawn this session by digest, so an export outlines the one its result used.
         self.drawn_rois: dict[str, Roi] = {}
+        #: The regions drawn on each slide (by path), in order: the Analyses panel lists them.
+        self._regions_by_slide: dict[str, list[Roi]] = {}
         self.preview_plan: AnalysisPlan | None = None
         self._analysis_job = 0
         self._preview_job = 0
@@ -263,18 +266,21 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector()
         self.properties_panel = PropertiesPanel()
         self.slide_list = SlideList()
+        self.analyses_panel = AnalysesPanel()
         for panel in (self.overlay_panel, self.summary_panel):
             panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.overlay_dock = self._dock("Overlay", self.overlay_panel, "overlay_dock", scroll=False)
         self.summary_dock = self._dock("Summary", self.summary_panel, "summary_dock", scroll=False)
         self.inspector_dock = self._dock("Inspector", self.inspector, "inspector_dock")
         self.properties_dock = self._dock("Slide properties", self.properties_panel, "properties_dock")
+        self.analyses_dock = self._dock("Analyses", self.analyses_panel, "analyses_dock", scroll=False)
         self.slides_dock = self._dock("Slides", self.slide_list, "slides_dock", scroll=False)
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.addDockWidget(right, self.overlay_dock)
         self.addDockWidget(right, self.summary_dock)
         self.addDockWidget(right, self.inspector_dock)
         self.tabifyDockWidget(self.inspector_dock, self.properties_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.analyses_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.slides_dock)
         self.slides_dock.hide()
         self.inspector_dock.raise_()
@@ -283,7 +289,9 @@ class MainWindow(QMainWindow):
         self.overlay_panel.color_changed.connect(lambda name, color: self.settings.set_class_color(name, color))
         self.properties_panel.mpp_override.connect(self._on_mpp_override)
         self.slide_list.slide_chosen.connect(self._open_from_list)
-        self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock)
+        self.analyses_panel.chosen.connect(self.show_analysis_of)
+        self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock,
+                             self.analyses_dock)
         for dock in self._slide_docks:
             dock.hide()
 
@@ -561,6 +569,7 @@ class MainWindow(QMainWindow):
             old.close()
         self.host.close_slide()
         self.properties_panel.set_slide(slide)
+        self._refresh_analyses_panel()
         self.summary_panel.clear()
         self.inspector.clear()
         self.slide_list.mark_current(path)
@@ -1154,6 +1163,11 @@ class MainWindow(QMainWindow):
             return
         self.roi = roi
         self.drawn_rois[roi.digest()] = roi
+        if self.slide_path is not None:
+            regions = self._regions_by_slide.setdefault(self.slide_path, [])
+            if all(r.digest() != roi.digest() for r in regions):
+                regions.append(roi)
+        self._refresh_analyses_panel()
         self.slide_view.set_roi([p.exterior for p in roi.polygons])
         mpp = self.slide.mpp if self.slide is not None else None
         area = f" ({roi.area_l0() * (mpp / 1000.0) ** 2:.3f} mm\u00b2)" if mpp else ""
@@ -1175,7 +1189,32 @@ class MainWindow(QMainWindow):
             self.request_preview(lookup_cache=True)  # the whole slide's stored analysis, if any
         elif self.act_preview.isChecked():
             self.request_preview()
+        self._refresh_analyses_panel()
         self._update_actions()
+
+    def show_analysis_of(self, roi: Roi | None) -> None:
+        """Show the analysis of the whole slide (None) or of a region drawn on it, stored or not yet run."""
+        if self._analysis_job and self.host.is_busy():
+            self.statusBar().showMessage("An analysis is running: wait for it, or cancel it, to switch.", 8000)
+            self._refresh_analyses_panel()
+            return
+        if roi is None:
+            self.clear_roi()  # shows the whole slide's stored analysis in place of a region's
+            if self.result is None:
+                self.request_preview(lookup_cache=True)
+            return
+        self.roi = roi
+        self.slide_view.set_roi([p.exterior for p in roi.polygons])
+        self.preview_plan = None
+        self._show_no_result()
+        self.request_preview(lookup_cache=True)  # its stored analysis, if it was made before
+        self._refresh_analyses_panel()
+        self._update_actions()
+
+    def _refresh_analyses_panel(self) -> None:
+        regions = self._regions_by_slide.get(self.slide_path or "", [])
+        mpp = self.slide.mpp if self.slide is not None else None
+        self.analyses_panel.set_entries(regions, (mpp / 1000.0) ** 2 if mpp else None, self.roi)
 
     def _show_no_result(self) -> None:
         self.plan = self.result = self.layer = None

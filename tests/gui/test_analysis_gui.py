@@ -482,3 +482,29 @@ def test_nothing_to_analyse_is_a_notice_with_its_reason(qtbot, window, tmp_path:
     assert not window.host.is_busy()
     assert window.result is None or window.result.n_done == 0
     boxes[-1].close()
+
+
+def test_the_whole_slide_and_each_region_keep_their_own_analysis(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    panel = window.analyses_panel
+    open_slide_in(qtbot, window, cmu_slide)
+    assert panel.entry_texts() == ["Whole slide"]
+    assert analyse(qtbot, window) == "done"
+    whole = window.result.probs.copy()
+    window.set_roi_points(np.array([[800, 1000], [1900, 1000], [1900, 2200], [800, 2200]], dtype=float))
+    assert analyse(qtbot, window) == "done"
+    region = window.result
+    assert region.provenance.roi_digest is not None
+    assert [t.split(" (")[0] for t in panel.entry_texts()] == ["Whole slide", "Region 1"]
+    # Back to the whole slide: its own analysis, from the cache, with no model run.
+    batches: list[object] = []
+    window.host.batch_ready.connect(lambda jid, u: batches.append(u))
+    with qtbot.waitSignal(window.heatmap_refreshed, timeout=20000):
+        panel.choose(0)
+    assert window.roi is None and window.result.provenance.roi_digest is None
+    np.testing.assert_array_equal(window.result.probs, whole)
+    # And the region again: its outline and its analysis.
+    with qtbot.waitSignal(window.heatmap_refreshed, timeout=20000):
+        panel.choose(1)
+    assert window.roi is not None and window.result.provenance.roi_digest == region.provenance.roi_digest
+    np.testing.assert_array_equal(window.result.probs, region.probs)
+    assert not batches
