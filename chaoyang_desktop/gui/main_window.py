@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
+from chaoyang_desktop.core.region_store import RegionStore
 from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.analysis_worker import (
@@ -569,6 +570,9 @@ class MainWindow(QMainWindow):
             old.close()
         self.host.close_slide()
         self.properties_panel.set_slide(slide)
+        self._regions_by_slide[path] = RegionStore().load(slide.fingerprint())
+        for region in self._regions_by_slide[path]:
+            self.drawn_rois[region.digest()] = region
         self._refresh_analyses_panel()
         self.summary_panel.clear()
         self.inspector.clear()
@@ -1163,10 +1167,11 @@ class MainWindow(QMainWindow):
             return
         self.roi = roi
         self.drawn_rois[roi.digest()] = roi
-        if self.slide_path is not None:
+        if self.slide_path is not None and self.slide is not None:
             regions = self._regions_by_slide.setdefault(self.slide_path, [])
             if all(r.digest() != roi.digest() for r in regions):
                 regions.append(roi)
+                RegionStore().save(self.slide.fingerprint(), regions)  # reopened with the slide
         self._refresh_analyses_panel()
         self.slide_view.set_roi([p.exterior for p in roi.polygons])
         mpp = self.slide.mpp if self.slide is not None else None

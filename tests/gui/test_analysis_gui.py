@@ -508,3 +508,19 @@ def test_the_whole_slide_and_each_region_keep_their_own_analysis(qtbot, window, 
     assert window.roi is not None and window.result.provenance.roi_digest == region.provenance.roi_digest
     np.testing.assert_array_equal(window.result.probs, region.probs)
     assert not batches
+
+
+def test_regions_are_reopened_with_their_slide(qtbot, make_window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    first = make_window()
+    open_slide_in(qtbot, first, cmu_slide)
+    first.set_roi_points(np.array([[800, 1000], [1900, 1000], [1900, 2200], [800, 2200]], dtype=float))
+    assert analyse(qtbot, first) == "done"
+    region = first.result
+    first.close()
+    second = make_window()
+    open_slide_in(qtbot, second, cmu_slide)
+    assert [t.split(" (")[0] for t in second.analyses_panel.entry_texts()] == ["Whole slide", "Region 1"]
+    with qtbot.waitSignal(second.heatmap_refreshed, timeout=20000):
+        second.analyses_panel.choose(1)
+    assert second.result.provenance.roi_digest == region.provenance.roi_digest
+    np.testing.assert_array_equal(second.result.probs, region.probs)
