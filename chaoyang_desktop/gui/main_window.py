@@ -1001,14 +1001,18 @@ class MainWindow(QMainWindow):
             msg += f" {r.n_failed} tile(s) could not be read (see the log)."
         self.statusBar().showMessage(msg, 15000)
 
-    def _on_out_of_domain(self, job_id: int, message: str) -> None:
-        """The domain check refused the slide: say why, and offer to analyse it anyway."""
-        if job_id != self._analysis_job:
-            return
+    def _end_analysis_job(self) -> None:
+        """The analysis job stopped before classifying anything: forget it and free the actions."""
         self._analysis_job = 0
         self.scheduler = None
         self.progress.finish()
         self._update_actions()
+
+    def _on_out_of_domain(self, job_id: int, message: str) -> None:
+        """The domain check refused the slide: say why, and offer to analyse it anyway."""
+        if job_id != self._analysis_job:
+            return
+        self._end_analysis_job()
         self.statusBar().showMessage("Not analysed: the model cannot judge this slide.", 15000)
         if not self.interactive:
             self.report_error("Outside the model's domain", f"{message} To analyse it anyway, use --allow-out-of-domain.")
@@ -1039,10 +1043,7 @@ class MainWindow(QMainWindow):
         """The plan keeps no tile: say why, as a notice rather than a failure."""
         if job_id != self._analysis_job:
             return
-        self._analysis_job = 0
-        self.scheduler = None
-        self.progress.finish()
-        self._update_actions()
+        self._end_analysis_job()
         self.statusBar().showMessage(f"Nothing to analyse: {reason}", 15000)
         self.report_error("Nothing to analyse", reason)
         self.analysis_finished.emit("no-tiles")

@@ -21,6 +21,20 @@ def analyse(qtbot, window, fresh: bool = False, timeout: int = 30000) -> str:  #
     return str(blocker.args[0])
 
 
+@pytest.fixture
+def slow_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every forward pass sleeps 0.2 s: a run lasts long enough to be interrupted."""
+    from chaoyang_desktop.core.inference import Classifier
+
+    real_forward = Classifier._forward
+
+    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+
+
 def open_slide_in(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped-def]
     assert window.open_paths([str(path)])
     qtbot.waitUntil(window.slide_view.is_idle, timeout=20000)
@@ -211,16 +225,8 @@ def test_tiles_in_view_are_analysed_first(qtbot, make_window, cmu_slide) -> None
         window.cancel_job()
 
 
-def test_closing_mid_run_cancels_cleanly(qtbot, make_window, cmu_slide, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from chaoyang_desktop.core.inference import Classifier
-
-    real_forward = Classifier._forward
-
-    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
-        time.sleep(0.25)  # a slow GPU-less machine: the rest of the run would take minutes
-        return real_forward(self, x)
-
-    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+def test_closing_mid_run_cancels_cleanly(qtbot, make_window, cmu_slide, slow_model) -> None:  # type: ignore[no-untyped-def]
+    # A slow GPU-less machine: the rest of the run would take minutes.
     window = make_window(analysis_overrides={"tile_um": 64.0})
     open_slide_in(qtbot, window, cmu_slide)
     with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
@@ -385,16 +391,7 @@ def test_a_slide_never_analysed_shows_no_heatmap_of_the_last_one(qtbot, window, 
 
 
 def test_opening_another_slide_during_a_run_asks_first(qtbot, make_window, cmu_slide, test_data: Path,  # type: ignore[no-untyped-def]
-                                                       monkeypatch) -> None:
-    from chaoyang_desktop.core.inference import Classifier
-
-    real_forward = Classifier._forward
-
-    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
-        time.sleep(0.2)
-        return real_forward(self, x)
-
-    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+                                                       slow_model) -> None:
     window = make_window(analysis_overrides={"tile_um": 64.0})
     window.settings.set("ui/ask_before_stopping_a_run", True)
     open_slide_in(qtbot, window, cmu_slide)
@@ -443,16 +440,7 @@ def test_clearing_a_region_without_a_whole_slide_analysis_clears_the_heatmap(qtb
     assert window.result is None
 
 
-def test_quitting_during_a_run_asks_first(qtbot, make_window, cmu_slide, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from chaoyang_desktop.core.inference import Classifier
-
-    real_forward = Classifier._forward
-
-    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
-        time.sleep(0.2)
-        return real_forward(self, x)
-
-    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+def test_quitting_during_a_run_asks_first(qtbot, make_window, cmu_slide, slow_model) -> None:  # type: ignore[no-untyped-def]
     window = make_window(analysis_overrides={"tile_um": 64.0})
     window.settings.set("ui/ask_before_stopping_a_run", True)
     open_slide_in(qtbot, window, cmu_slide)
