@@ -126,8 +126,13 @@ def hue_degrees(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hsv[..., 0].astype(np.float32) * (360.0 / 256.0), hsv[..., 1], hsv[..., 2]
 
 
-def check_appearance(thumb: np.ndarray) -> tuple[list[Finding], dict[str, float]]:
-    """Fluorescence, grayscale and stain findings from an RGB uint8 thumbnail of the whole slide."""
+def check_appearance(thumb: np.ndarray, tissue: np.ndarray | None = None) -> tuple[list[Finding], dict[str, float]]:
+    """Fluorescence, grayscale and stain findings from an RGB uint8 thumbnail of the whole slide.
+
+    Args:
+        thumb: The thumbnail.
+        tissue: :func:`detect_tissue` of ``thumb`` when the caller has it (saves computing it again).
+    """
     brightest = thumb.max(axis=2)
     spread = brightest.astype(np.int16) - thumb.min(axis=2)
     measurements: dict[str, float] = {"background_brightness": float(np.median(brightest))}
@@ -146,7 +151,9 @@ def check_appearance(thumb: np.ndarray) -> tuple[list[Finding], dict[str, float]
             f"The slide is grayscale (only {coloured:.1%} of its non-glass pixels have colour): the model "
             "only judges colour H&E."))], measurements
     hue, sat, val = hue_degrees(thumb)
-    tissue = detect_tissue(thumb) & (sat > HUE_MIN_SATURATION) & (val > HUE_MIN_VALUE)
+    if tissue is None:
+        tissue = detect_tissue(thumb)
+    tissue = tissue & (sat > HUE_MIN_SATURATION) & (val > HUE_MIN_VALUE)
     hues = hue[tissue]
     measurements["stain_pixels"] = float(len(hues))
     if len(hues) < STAIN_MIN_PIXELS:
@@ -165,13 +172,16 @@ def check_appearance(thumb: np.ndarray) -> tuple[list[Finding], dict[str, float]
         f"(at least {HE_MIN_SHARE:.0%} expected), and {max(brown, green_blue):.0%} is {looks}."))], measurements
 
 
-def check_domain(thumb: np.ndarray, l0_mpp: float, model_mpp: float) -> DomainCheck:
-    """The domain check of a slide from its thumbnail and the pixel size its tiles are planned with."""
+def check_domain(thumb: np.ndarray, l0_mpp: float, model_mpp: float, tissue: np.ndarray | None = None) -> DomainCheck:
+    """The domain check of a slide from its thumbnail and the pixel size its tiles are planned with.
+
+    ``tissue``: the thumbnail's tissue mask, when the caller has detected it already.
+    """
     findings: list[Finding] = []
     resolution = check_resolution(l0_mpp, model_mpp)
     if resolution is not None:
         findings.append(resolution)
-    appearance, measurements = check_appearance(thumb)
+    appearance, measurements = check_appearance(thumb, tissue)
     findings.extend(appearance)
     measurements["l0_mpp"] = float(l0_mpp)
     measurements["model_mpp"] = float(model_mpp)

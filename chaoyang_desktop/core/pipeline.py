@@ -138,12 +138,14 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
     grid = make_grid(l0_w, l0_h, mpp, tile_um, settings.stride_um, profile.tile_px, slide.level_downsamples)
     _check_grid(grid, mpp, tile_um, profile.nominal_mpp)
     thumb = thumbnail if thumbnail is not None else slide.thumbnail(THUMB_MAX_SIDE)
-    domain = check_domain(thumb, mpp, profile.nominal_mpp).with_override(settings.allow_out_of_domain)
     if settings.tissue_threshold > 0:
         mask = tissue_mask_for(slide, thumb=thumb)
+        detected: np.ndarray | None = mask.mask  # the domain check looks at the same tissue
     else:
         sx, sy = slide.l0_per_px(thumb)
         mask = TissueMask.all_tissue(thumb.shape[:2], sx, sy)
+        detected = None
+    domain = check_domain(thumb, mpp, profile.nominal_mpp, detected).with_override(settings.allow_out_of_domain)
     if settings.roi is not None:
         mask = mask.apply_roi(settings.roi.rasterize(mask.mask.shape[1], mask.mask.shape[0],
                                                      mask.l0_per_px_x, mask.l0_per_px_y))
