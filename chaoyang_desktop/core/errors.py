@@ -40,6 +40,10 @@ class RoiError(ChaoyangError, ValueError):
     """A region-of-interest file cannot be read or holds no polygon."""
 
 
+class AnnotationError(ChaoyangError, ValueError):
+    """An annotation has no area, an edit would leave it without one, or an annotation file is unusable."""
+
+
 class SettingsError(ChaoyangError, ValueError):
     """An analysis or inference setting is out of range or inconsistent."""
 

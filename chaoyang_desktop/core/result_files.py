@@ -18,12 +18,15 @@ import dataclasses
 import json
 import os
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path, PureWindowsPath
 from typing import Any
 
 import numpy as np
 
+from chaoyang_desktop.core.annotations import Annotation
 from chaoyang_desktop.core.atomic import atomic_path, write_text
+from chaoyang_desktop.core.composition import annotation_compositions
 from chaoyang_desktop.core.errors import SavedResultError
 from chaoyang_desktop.core.results import TILE_FAILED, TILE_PENDING, AnalysisResult, Provenance
 from chaoyang_desktop.core.tiling import GridSpec
@@ -63,7 +66,11 @@ def write_predictions_npz(result: AnalysisResult, path: str | os.PathLike[str]) 
 
 
 # ----- summary.json -----------------------------------------------------------------------------
-def summary_document(result: AnalysisResult, slide_facts: dict[str, Any] | None = None) -> dict[str, Any]:
+def summary_document(
+    result: AnalysisResult,
+    slide_facts: dict[str, Any] | None = None,
+    annotations: Sequence[Annotation] | None = None,
+) -> dict[str, Any]:
     """The content of ``summary.json``.
 
     Keys:
@@ -82,10 +89,17 @@ def summary_document(result: AnalysisResult, slide_facts: dict[str, Any] | None 
             results saved before the check existed.
         ``provenance``: :meth:`Provenance.to_dict`.
         ``failed_tiles``: per failed tile ``index, t_col, t_row, l0_rect ([x, y, w, h]), error``.
+        ``annotations``: per annotation :meth:`AnnotationComposition.to_dict`: ``uid, name``
+            (its name, or e.g. "Rectangle 2" when unnamed), ``class_name`` (its classification
+            or null), ``area_mm2`` (the annotation's), ``analysed_area_mm2``, ``tiles`` and
+            ``classes`` (as ``classes`` above, restricted to the annotation: areas from the
+            heatmap cells whose centre is inside, tiles from the done tiles whose centre is
+            inside). Always present; an empty list when no annotation is given.
 
     Args:
         result: The analysis.
         slide_facts: Extra facts about the slide (levels, scanner...), JSON-serialisable.
+        annotations: Annotations of the slide whose composition to state; None for none.
     """
     p = result.provenance
     summary = result.summary()
@@ -139,6 +153,7 @@ def summary_document(result: AnalysisResult, slide_facts: dict[str, Any] | None 
         "domain_check": p.domain_check,
         "provenance": p.to_dict(),
         "failed_tiles": failed,
+        "annotations": [c.to_dict() for c in annotation_compositions(result, annotations or ())],
     }
 
 
@@ -154,14 +169,17 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_summary_json(
-    result: AnalysisResult, path: str | os.PathLike[str], slide_facts: dict[str, Any] | None = None
+    result: AnalysisResult,
+    path: str | os.PathLike[str],
+    slide_facts: dict[str, Any] | None = None,
+    annotations: Sequence[Annotation] | None = None,
 ) -> None:
     """Write :func:`summary_document` to ``path`` atomically (indented UTF-8 JSON).
 
     Raises:
         OutputError: The file cannot be written; an existing file is left as it was.
     """
-    doc = summary_document(result, slide_facts)
+    doc = summary_document(result, slide_facts, annotations)
     text = json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False, default=_json_default)
     write_text(path, text + "\n")
 

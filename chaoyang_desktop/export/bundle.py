@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy.typing as npt
 
+from chaoyang_desktop.core.annotations import Annotation
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.export.csv_tiles import write_tiles_csv
@@ -30,6 +31,7 @@ def write_all(
     *,
     slide_facts: dict[str, Any] | None = None,
     heatmap_options: dict[str, Any] | None = None,
+    annotations: Sequence[Annotation] | None = None,
 ) -> dict[str, Path]:
     """Write ``tiles.csv``, ``tiles.geojson``, ``heatmap.png``, ``predictions.npz`` and ``summary.json``.
 
@@ -43,6 +45,7 @@ def write_all(
         thumb_rgb: Thumbnail of the whole slide for ``heatmap.png``; None skips that file.
         slide_facts: Extra slide facts for ``summary.json``.
         heatmap_options: Keyword options of :func:`render_heatmap`.
+        annotations: Annotations whose composition ``summary.json`` states (its ``annotations``).
 
     Returns:
         The path of each written file, keyed by file name.
@@ -60,7 +63,7 @@ def write_all(
     written: dict[str, Path] = {}
     steps: list[tuple[str, Callable[[Path], None]]] = [
         (PREDICTIONS_NPZ, lambda p: write_predictions_npz(result, p)),
-        (SUMMARY_JSON, lambda p: write_summary_json(result, p, slide_facts)),
+        (SUMMARY_JSON, lambda p: write_summary_json(result, p, slide_facts, annotations)),
         (TILES_CSV, lambda p: write_tiles_csv(result, p)),
         (TILES_GEOJSON, lambda p: write_tiles_geojson(result, p)),
     ]

@@ -1,4 +1,4 @@
-"""The per-slide PDF report: header, method, overview with legend, composition, histograms, galleries.
+"""The per-slide PDF report: header, method, overview with legend, composition, histograms, annotations, galleries.
 
 Rendering uses ReportLab (BSD licence), the only module that imports it. Why ReportLab:
 
@@ -63,6 +63,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from chaoyang_desktop.core.annotations import Annotation
 from chaoyang_desktop.core.atomic import atomic_path
 from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.core.roi import Roi
@@ -606,6 +607,40 @@ def _composition_section(data: ReportData, st: dict[str, ParagraphStyle]) -> lis
     return out
 
 
+def _annotations_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """One row per annotation: name, class, area and the share of each predicted class inside it."""
+    right = ParagraphStyle("cell_right", parent=st["cell"], alignment=TA_RIGHT)
+    class_names = data.method.class_names
+    head: list[Any] = [Paragraph("<b>Annotation</b>", st["cell"]), Paragraph("<b>Class</b>", st["cell"]),
+                       Paragraph("<b>Area (mm²)</b>", right), Paragraph("<b>Analysed (mm²)</b>", right)]
+    head += [Paragraph(f"<b>% {_markup(name)}</b>", right) for name in class_names]
+    rows: list[list[Any]] = [head]
+    for a in data.annotations:
+        analysed = a.analysed_area_mm2 > 0
+        # Without analysed tissue inside, a 0 % would read as "none of this class": print a dash.
+        shares = [format_percent(c.percent) if analysed else "\u2013" for c in a.classes]
+        rows.append([Paragraph(_markup(a.name), st["cell"]), Paragraph(_markup(a.class_name or "\u2013"), st["cell"]),
+                     format_area_mm2(a.area_mm2), format_area_mm2(a.analysed_area_mm2), *shares])
+    widths = [40 * mm, 26 * mm, 20 * mm, 22 * mm]
+    share_w = (_FRAME_W - sum(widths)) / max(1, len(class_names))
+    t = Table(rows, colWidths=widths + [share_w] * len(class_names), hAlign="LEFT", repeatRows=1)
+    t.setStyle(TableStyle([
+        ("FONTNAME", (0, 0), (-1, -1), _FONT),
+        ("FONTSIZE", (0, 0), (-1, -1), 8.5),
+        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+        ("ALIGN", (2, 1), (-1, -1), "RIGHT"),
+        ("LINEBELOW", (0, 0), (-1, 0), 0.6, _INK),
+        ("LINEBELOW", (0, 1), (-1, -1), 0.25, _RULE),
+        ("TOPPADDING", (0, 0), (-1, -1), 3),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+    ]))
+    note = ("Area: the annotation's own. Percentages: share of each predicted class in the analysed area inside "
+            "the annotation (heatmap cells whose centre lies inside it), computed as for the whole slide; the "
+            "same numbers are in summary.json under \"annotations\".")
+    return [CondPageBreak(50 * mm), Paragraph("Annotations", st["h1"]), t, Spacer(1, 3),
+            Paragraph(_markup(note), st["small"])]
+
+
 def _tile_cell(tile: GalleryTile, st: dict[str, ParagraphStyle], img_side: float, with_images: bool) -> list[Flowable]:
     x, y, w, h = tile.l0_rect
     lines = [f"x {_thousands(x)}, y {_thousands(y)}", f"{_thousands(w)} × {_thousands(h)} px (level 0)"]
@@ -699,6 +734,8 @@ def render_report(data: ReportData, target: str | os.PathLike[str] | io.Buffered
     story.append(PageBreak())
     story += _overview_section(data, st)
     story += _composition_section(data, st)
+    if data.annotations:
+        story += _annotations_section(data, st)
     story += _gallery_section(data, st)
     maker = partial(_NumberedCanvas, footer_left=_plain(data.statement), footer_mid=_plain(data.header.file_name))
     doc.build(story, canvasmaker=maker)
@@ -727,6 +764,7 @@ def write_report(
     overview_rgb: npt.ArrayLike | None = None,
     roi: Roi | None = None,
     notes: Sequence[str] = (),
+    annotations: Sequence[Annotation] = (),
 ) -> Path:
     """Build and write the PDF report of one analysis (what File > Export report... calls).
 
@@ -741,6 +779,8 @@ def write_report(
         overview_rgb: A saved heatmap picture with legend, used when there is no thumbnail.
         roi: The region to outline; None reads the provenance's ROI file again if unchanged.
         notes: Extra remarks printed under "Notes".
+        annotations: Annotations of the slide, listed with their composition in an
+            "Annotations" table (left out when there is none).
 
     Returns:
         ``path``.
@@ -748,5 +788,6 @@ def write_report(
     Raises:
         OutputError: The file cannot be written; nothing partial is left behind.
     """
-    data = build_report_data(result, thumb_rgb, tiles, options, overview_rgb=overview_rgb, roi=roi, notes=notes)
+    data = build_report_data(result, thumb_rgb, tiles, options, overview_rgb=overview_rgb, roi=roi, notes=notes,
+                             annotations=annotations)
     return write_report_data(data, path)

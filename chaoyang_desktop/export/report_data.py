@@ -29,6 +29,8 @@ import numpy.typing as npt
 from PIL import Image
 
 from chaoyang_desktop import __version__
+from chaoyang_desktop.core.annotations import Annotation
+from chaoyang_desktop.core.composition import AnnotationComposition, annotation_compositions
 from chaoyang_desktop.core.errors import ChaoyangError, RoiError
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.core.roi import Roi, load_roi
@@ -179,6 +181,27 @@ class Composition:
 
 
 @dataclass(frozen=True)
+class AnnotationRow:
+    """One annotation's line of the report's "Annotations" table (its composition in ``summary.json``).
+
+    Attributes:
+        name: Its name, or e.g. ``"Rectangle 2"`` when unnamed.
+        class_name: Its own classification, or None.
+        area_mm2: The annotation's area.
+        analysed_area_mm2: Analysed area inside it; the percentages are of this.
+        tiles: Done tiles whose centre is inside.
+        classes: Per model class: its composition row, as in the slide's composition.
+    """
+
+    name: str
+    class_name: str | None
+    area_mm2: float
+    analysed_area_mm2: float
+    tiles: int
+    classes: tuple[ClassRow, ...]
+
+
+@dataclass(frozen=True)
 class ClassHistogram:
     """Top-class confidences of the tiles predicted as one class.
 
@@ -243,6 +266,8 @@ class ReportData:
     tile_images: bool
     notes: tuple[str, ...] = field(default=())
     statement: str = RESEARCH_USE_STATEMENT
+    #: The "Annotations" table; empty when no annotation was given (the table is left out).
+    annotations: tuple[AnnotationRow, ...] = field(default=())
 
 
 # ----- tile pixels -----------------------------------------------------------------------------------
@@ -407,19 +432,34 @@ def _input_check_facts(check: dict[str, Any] | None) -> dict[str, Any]:
 
 def composition_from_summary(summary: dict[str, Any]) -> Composition:
     """Type the dict of :meth:`AnalysisResult.summary` (the numbers ``summary.json`` holds)."""
-    rows = tuple(
-        ClassRow(name=c["name"], color=c["color"], tiles=int(c["tiles"]), area_mm2=float(c["area_mm2"]),
-                 percent=float(c["percent"]),
-                 mean_confidence=None if c["mean_confidence"] is None else float(c["mean_confidence"]))
-        for c in summary["classes"]
-    )
     return Composition(
-        classes=rows,
+        classes=_class_rows(summary["classes"]),
         analysed_area_mm2=float(summary["analysed_area_mm2"]),
         tiles_total=int(summary["tiles_total"]),
         tiles_done=int(summary["tiles_done"]),
         tiles_failed=int(summary["tiles_failed"]),
         tiles_pending=int(summary["tiles_pending"]),
+    )
+
+
+def _class_rows(classes: Sequence[dict[str, Any]]) -> tuple[ClassRow, ...]:
+    return tuple(
+        ClassRow(name=c["name"], color=c["color"], tiles=int(c["tiles"]), area_mm2=float(c["area_mm2"]),
+                 percent=float(c["percent"]),
+                 mean_confidence=None if c["mean_confidence"] is None else float(c["mean_confidence"]))
+        for c in classes
+    )
+
+
+def annotation_row(composition: AnnotationComposition) -> AnnotationRow:
+    """Type one :class:`AnnotationComposition` (the numbers of ``summary.json``'s ``annotations``)."""
+    return AnnotationRow(
+        name=composition.name,
+        class_name=composition.class_name,
+        area_mm2=composition.area_mm2,
+        analysed_area_mm2=composition.analysed_area_mm2,
+        tiles=composition.tiles,
+        classes=_class_rows(composition.classes),
     )
 
 
@@ -439,6 +479,7 @@ def build_report_data(
     overview_rgb: npt.ArrayLike | None = None,
     roi: Roi | None = None,
     notes: Sequence[str] = (),
+    annotations: Sequence[Annotation] = (),
 ) -> ReportData:
     """Gather the content of one slide's report.
 
@@ -455,6 +496,8 @@ def build_report_data(
         roi: The region of interest to outline. None: read again from the provenance's
             ``roi_path`` when there is one (skipped, with a note, if the file is gone or changed).
         notes: Extra remarks for the report (e.g. why the slide file was not used).
+        annotations: Annotations of the slide; each gets a row of the "Annotations" table with
+            its composition (:func:`annotation_compositions`, as in ``summary.json``).
 
     Returns:
         The report content; the composition is ``result.summary()`` typed, unchanged.
@@ -571,5 +614,6 @@ def build_report_data(
         overview=overview,
         tile_images=reader is not None,
         notes=tuple(all_notes),
+        annotations=tuple(annotation_row(c) for c in annotation_compositions(result, annotations)),
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from chaoyang_desktop.core.annotations import Annotation, PathClass
 from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.core.result_files import (
     PREDICTIONS_NPZ,
@@ -19,7 +20,7 @@ from chaoyang_desktop.core.result_files import (
     write_predictions_npz,
     write_summary_json,
 )
-from tests.export.helpers import FAILED, build_result, tile_index
+from tests.export.helpers import FAILED, SURE_NORMAL, build_result, tile_index
 
 
 @pytest.fixture
@@ -78,7 +79,9 @@ def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
     doc = summary_document(result, {"level_count": np.int64(3), "mpp": 99.0, "scanner": "GT450"})
     assert set(doc) == {
         "format_version", "slide", "analysis", "classes", "analysed_area_mm2", "domain_check", "provenance", "failed_tiles",
+        "annotations",
     }
+    assert doc["annotations"] == []  # present, and empty, when no annotation is given
     slide = doc["slide"]
     assert slide["file_name"] == "case 01.svs"
     assert slide["dimensions"] == [2000, 1500]
@@ -106,6 +109,30 @@ def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
     on_disk = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))
     assert on_disk["slide"]["level_count"] == 3
     assert on_disk["classes"] == summary["classes"]
+
+
+def test_summary_states_each_annotations_composition(result: AnalysisResult, tmp_path: Path) -> None:
+    # Tiles are 512 px (256 um at 0.5 um/px); this square holds only the centre (768, 768) of
+    # the sure-Normal tile (1, 1): one 512 x 512 px cell of 0.065536 mm², all Normal.
+    assert SURE_NORMAL == (1, 1)
+    tumour = Annotation.rectangle(600, 600, 900, 900, name="Tumour", path_class=PathClass("Tumor", (200, 0, 0)))
+    outside = Annotation.ellipse(-500, -500, -100, -100)
+    write_summary_json(result, tmp_path / "s.json", annotations=[tumour, outside])
+    entries = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["annotations"]
+    first, second = entries
+    assert (first["uid"], first["name"], first["class_name"]) == (tumour.uid, "Tumour", "Tumor")
+    assert first["area_mm2"] == pytest.approx(300 * 300 * 0.5**2 / 1e6)
+    assert first["analysed_area_mm2"] == pytest.approx(0.065536) and first["tiles"] == 1
+    normal = first["classes"][0]
+    assert (normal["name"], normal["tiles"], normal["percent"], normal["mean_confidence"]) == ("Normal", 1, 100.0, 1.0)
+    assert normal["area_mm2"] == pytest.approx(0.065536)
+    assert [c["percent"] for c in first["classes"][1:]] == [0.0, 0.0, 0.0]
+    assert (second["name"], second["tiles"], second["analysed_area_mm2"]) == ("Ellipse 2", 0, 0.0)
+    # The rest of the summary is unchanged by annotations.
+    doc = summary_document(result, annotations=[tumour])
+    assert {k: v for k, v in doc.items() if k != "annotations"} == {
+        k: v for k, v in summary_document(result).items() if k != "annotations"
+    }
 
 
 def test_missing_files_are_reported(result: AnalysisResult, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from chaoyang_desktop.core.annotations import Annotation
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.results import AnalysisResult
 from chaoyang_desktop.export.bundle import HEATMAP_PNG, TILES_CSV, TILES_GEOJSON, write_all
@@ -98,6 +100,16 @@ def test_write_all_creates_the_folder_and_every_file(result: AnalysisResult, tmp
     assert set(written) == names
     assert {p.name for p in out.iterdir()} == names
     assert load_result_dir(out).summary() == result.summary()
+
+
+def test_write_all_passes_annotations_to_the_summary(result: AnalysisResult, tmp_path: Path) -> None:
+    a = Annotation.rectangle(600, 600, 900, 900, name="Spot")
+    write_all(result, tmp_path / "with", None, annotations=[a])
+    write_all(result, tmp_path / "without", None)
+    with_doc = json.loads((tmp_path / "with" / SUMMARY_JSON).read_text(encoding="utf-8"))
+    without_doc = json.loads((tmp_path / "without" / SUMMARY_JSON).read_text(encoding="utf-8"))
+    assert [(e["uid"], e["name"], e["tiles"]) for e in with_doc["annotations"]] == [(a.uid, "Spot", 1)]
+    assert without_doc["annotations"] == []
 
 
 def test_write_all_without_thumbnail_skips_the_heatmap(result: AnalysisResult, tmp_path: Path) -> None:

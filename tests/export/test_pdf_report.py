@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
+from chaoyang_desktop.core.annotations import Annotation, PathClass
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.core.roi import Roi
@@ -109,6 +111,40 @@ def test_report_data_numbers_are_the_summary(result: AnalysisResult) -> None:
     # The histogram counts every done tile once, under its top class.
     for h, c in zip(data.histograms, summary["classes"], strict=True):
         assert sum(h.counts) == c["tiles"] and len(h.edges) == len(h.counts) + 1
+
+
+def _annotations() -> list[Annotation]:
+    # The first holds only the centre (768, 768) of the sure-Normal tile (1, 1): a 512 x 512 px cell,
+    # 0.065536 mm² at 0.5 µm/px, all Normal; its own area is 300 x 300 px, 0.0225 mm². The second
+    # lies off the slide.
+    assert SURE_NORMAL == (1, 1)
+    return [Annotation.rectangle(600, 600, 900, 900, name="Tumour spot", path_class=PathClass("Tumor", (200, 0, 0))),
+            Annotation.ellipse(-500, -500, -100, -100)]
+
+
+def test_report_data_annotation_rows_are_the_summary_json_numbers(result: AnalysisResult) -> None:
+    assert build_report_data(result, None, None, OPTIONS).annotations == ()
+    data = build_report_data(result, None, None, OPTIONS, annotations=_annotations())
+    spot, off = data.annotations
+    assert (spot.name, spot.class_name, spot.tiles) == ("Tumour spot", "Tumor", 1)
+    assert spot.area_mm2 == pytest.approx(0.0225) and spot.analysed_area_mm2 == pytest.approx(0.065536)
+    assert [(c.name, c.percent) for c in spot.classes] == [(n, 100.0 if n == "Normal" else 0.0) for n in CLASS_NAMES]
+    assert (off.name, off.class_name, off.analysed_area_mm2) == ("Ellipse 2", None, 0.0)
+    entries = summary_document(result, annotations=_annotations())["annotations"]
+    assert [dataclasses.asdict(c) for c in spot.classes] == entries[0]["classes"]
+
+
+def test_the_annotations_table(result: AnalysisResult, tmp_path: Path) -> None:
+    path = write_report(result, thumbnail(), None, tmp_path / "a.pdf", OPTIONS, annotations=_annotations())
+    text = squash(" ".join(pdf_text(path)))
+    assert "Annotations" in text and "Analysed (mm²)" in text
+    assert all(f"% {name}" in text for name in CLASS_NAMES)
+    assert f"Tumour spot Tumor {format_area_mm2(0.0225)} {format_area_mm2(0.065536)} 100.0 0.0 0.0 0.0" in text
+    # Nothing analysed inside: dashes, not zeros that would read as "none of this class".
+    assert f"Ellipse 2 \u2013 {format_area_mm2(math.pi * 200 * 200 * 0.25e-6)}" in text
+    assert "0.000 \u2013 \u2013 \u2013 \u2013" in text
+    plain = write_report(result, thumbnail(), None, tmp_path / "p.pdf", OPTIONS)
+    assert "Analysed (mm²)" not in squash(" ".join(pdf_text(plain)))
 
 
 def test_galleries_pick_the_most_and_least_confident_done_tiles(result: AnalysisResult) -> None:
