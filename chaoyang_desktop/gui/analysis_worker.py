@@ -35,6 +35,7 @@ from chaoyang_desktop.core.errors import (
 )
 
 if TYPE_CHECKING:
+    from chaoyang_desktop.core.annotations import Annotation
     from chaoyang_desktop.core.inference import Classifier
     from chaoyang_desktop.core.pipeline import AnalysisSettings
     from chaoyang_desktop.core.profile import ModelProfile
@@ -145,6 +146,8 @@ class ExportJob:
     #: The colours the user sees (they may differ from the model's defaults).
     class_colors: tuple[str, ...] = ()
     roi: Roi | None = None
+    #: Report: the slide's annotations, each with its class composition.
+    annotations: tuple[Annotation, ...] = ()
     #: Report: the view's thumbnail, so the slide need not be read again for the overview.
     thumbnail: Any = None
     #: Heatmap: longest side of the slide picture, and the overlay as the view shows it.
@@ -508,7 +511,7 @@ class AnalysisWorker(QObject):
         thumb = job.thumbnail if job.thumbnail is not None else slide.thumbnail(options.overview_max_side)
         progress(0, total)
         try:
-            write_report(result, thumb, read, job.path, options, roi=job.roi)
+            write_report(result, thumb, read, job.path, options, roi=job.roi, annotations=job.annotations)
         except _ExportCancelled:
             raise CancelledError("Export cancelled.") from None
         return f"{result.n_done:,} of {result.n_tiles:,} tiles"

@@ -42,9 +42,11 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
-from chaoyang_desktop.core.region_store import RegionStore
+from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
+from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
+from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
 from chaoyang_desktop.gui.analysis_worker import (
     STATUS_CANCELLED,
     STATUS_DONE,
@@ -69,7 +71,7 @@ from chaoyang_desktop.gui.properties_panel import PropertiesPanel
 from chaoyang_desktop.gui.settings import AppSettings
 from chaoyang_desktop.gui.slide_exports import SlideExporter
 from chaoyang_desktop.gui.slide_list import SlideList
-from chaoyang_desktop.gui.slide_view import MODE_PAN, MODE_POLYGON, MODE_RECT, PlanPreview, SlideView
+from chaoyang_desktop.gui.slide_view import PlanPreview, SlideView
 from chaoyang_desktop.gui.summary_panel import SummaryPanel
 from chaoyang_desktop.gui.welcome import WelcomePage
 
@@ -103,6 +105,19 @@ def sample_slide() -> Path | None:
     return path if path.is_file() else None
 
 
+def _session_attr(name: str, doc: str) -> Any:
+    """A window attribute that reads and writes the open slide's session (None without one)."""
+
+    def get(window: MainWindow) -> Any:
+        return getattr(window.session, name) if window.session is not None else None
+
+    def put(window: MainWindow, value: Any) -> None:
+        if window.session is not None:
+            setattr(window.session, name, value)
+
+    return property(get, put, doc=doc)
+
+
 def _open_dialog_filter() -> str:
     from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
     from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
@@ -116,6 +131,14 @@ class MainWindow(QMainWindow):
     """The application window."""
 
     slide_opened = Signal(str)
+
+    slide = _session_attr("slide", "The open slide.")
+    slide_path = _session_attr("path", "The open slide's file.")
+    plan = _session_attr("plan", "The plan of the analysis shown.")
+    result = _session_attr("result", "The analysis shown, mirrored from the worker.")
+    preview_plan = _session_attr("preview_plan", "The last plan of the current settings and region.")
+    scheduler = _session_attr("scheduler", "The running analysis's tile queue.")
+    roi = _session_attr("roi", "The region analysed and shown; None: the whole slide.")
     gallery_opened = Signal()
     analysis_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
     heatmap_refreshed = Signal()
@@ -141,26 +164,14 @@ class MainWindow(QMainWindow):
         #: ``view --allow-out-of-domain``: analyse slides the domain check refuses, without asking.
         self._always_allow_out_of_domain = bool(overrides.pop("allow_out_of_domain", False))
         self._analysis_overrides = overrides
-        #: The slide the user chose to analyse although the domain check refused it.
-        self._out_of_domain_allowed_for: str | None = None
         self._cli_mpp = mpp
         self.host = host or WorkerHost(self)
         self.last_error: str | None = None
 
-        self.slide: Slide | None = None
-        self.slide_path: str | None = None
-        self._slide_mpp: float | None = None
+        #: The open slide and everything about it; None on the start page and in the gallery.
+        self.session: SlideSession | None = None
         self.profile: ModelProfile | None = None
-        self.plan: AnalysisPlan | None = None
-        self.result: AnalysisResult | None = None
         self.layer: HeatmapLayer | None = None
-        self.scheduler: TileScheduler | None = None
-        self.roi: Roi | None = None
-        #: Every region drawn this session by digest, so an export outlines the one its result used.
-        self.drawn_rois: dict[str, Roi] = {}
-        #: The regions drawn on each slide (by path), in order: the Analyses panel lists them.
-        self._regions_by_slide: dict[str, list[Roi]] = {}
-        self.preview_plan: AnalysisPlan | None = None
         self._analysis_job = 0
         self._preview_job = 0
         self._patch_job = 0
@@ -236,8 +247,6 @@ class MainWindow(QMainWindow):
         self.welcome.sample_button.setVisible(sample_slide() is not None)
         self.welcome.open_recent.connect(lambda p: self.open_paths([p]))
         self.slide_view.tile_clicked.connect(self.inspect_at)
-        self.slide_view.roi_drawn.connect(self.set_roi_points)
-        self.slide_view.mode_changed.connect(self._on_mode_changed)
         self.slide_view.cursor_moved.connect(self._on_cursor_moved)
         self.slide_view.thumbnail_ready.connect(self._on_thumbnail_ready)
         self.slide_view.loader.region_ready.connect(self._on_region_ready)
@@ -268,6 +277,7 @@ class MainWindow(QMainWindow):
         self.properties_panel = PropertiesPanel()
         self.slide_list = SlideList()
         self.analyses_panel = AnalysesPanel()
+        self.annotations_panel = AnnotationsPanel()
         for panel in (self.overlay_panel, self.summary_panel):
             panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.overlay_dock = self._dock("Overlay", self.overlay_panel, "overlay_dock", scroll=False)
@@ -275,6 +285,7 @@ class MainWindow(QMainWindow):
         self.inspector_dock = self._dock("Inspector", self.inspector, "inspector_dock")
         self.properties_dock = self._dock("Slide properties", self.properties_panel, "properties_dock")
         self.analyses_dock = self._dock("Analyses", self.analyses_panel, "analyses_dock", scroll=False)
+        self.annotations_dock = self._dock("Annotations", self.annotations_panel, "annotations_dock")
         self.slides_dock = self._dock("Slides", self.slide_list, "slides_dock", scroll=False)
         right = Qt.DockWidgetArea.RightDockWidgetArea
         self.addDockWidget(right, self.overlay_dock)
@@ -282,6 +293,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(right, self.inspector_dock)
         self.tabifyDockWidget(self.inspector_dock, self.properties_dock)
         self.tabifyDockWidget(self.inspector_dock, self.analyses_dock)
+        self.tabifyDockWidget(self.inspector_dock, self.annotations_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.slides_dock)
         self.slides_dock.hide()
         self.inspector_dock.raise_()
@@ -292,7 +304,7 @@ class MainWindow(QMainWindow):
         self.slide_list.slide_chosen.connect(self._open_from_list)
         self.analyses_panel.chosen.connect(self.show_analysis_of)
         self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock,
-                             self.analyses_dock)
+                             self.analyses_dock, self.annotations_dock)
         for dock in self._slide_docks:
             dock.hide()
 
@@ -337,11 +349,15 @@ class MainWindow(QMainWindow):
         self.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: self.run_analysis(fresh=True),
                                tip="Classify every tile again instead of reusing the stored result")
         self.act_cancel = a("&Cancel Analysis", self.cancel_job, "Ctrl+.", tip="Stop the running job (Ctrl+.)")
-        self.act_rect = a("Draw &Rectangle Region", lambda v: self._draw_mode(MODE_RECT, v), "R", checkable=True,
-                          tip="Drag a rectangle to analyse only that region (R)")
-        self.act_poly = a("Draw &Polygon Region", lambda v: self._draw_mode(MODE_POLYGON, v), "P", checkable=True,
-                          tip="Click the corners of a region; double-click or Enter closes it (P)")
-        self.act_clear_roi = a("C&lear Region", self.clear_roi, tip="Analyse the whole slide again")
+        ctl = self.annotation_ctl = AnnotationController(self.slide_view, self.annotations_panel, self)
+        ctl.target_drawn.connect(self.set_target)
+        ctl.changed.connect(self._on_annotations_changed)
+        ctl.message.connect(self.statusBar().showMessage)
+        ctl.failed.connect(lambda message: self.report_error("Annotations", message))
+        ctl.set_model_classes(self.style_.class_names, self.style_.class_colors)
+        self.act_rect, self.act_poly = ctl.act_rect, ctl.act_poly
+        self.act_clear_roi = a("C&lear Region", self.clear_roi,
+                               tip="Deselect the annotations and show the whole slide's analysis")
         self.act_preview = a("&Preview Tissue and Tiles", self._toggle_preview, "T", checkable=True,
                              tip="Show the tissue mask and the tiles an analysis would classify (T)")
         self.act_settings = a("&Settings\u2026", self.open_settings, QKeySequence.StandardKey.Preferences)
@@ -357,15 +373,15 @@ class MainWindow(QMainWindow):
         # Short labels on the toolbar (icon text); the menus keep the full names.
         for act, label in ((self.act_open, "Open"), (self.act_open_folder, "Open Folder"), (self.act_fit, "Fit"),
                            (self.act_one, "1:1"), (self.act_zoom_in, "Zoom +"), (self.act_zoom_out, "Zoom \u2212"),
-                           (self.act_analyze, "Analyze"), (self.act_rect, "Rectangle"), (self.act_poly, "Polygon"),
-                           (self.act_preview, "Preview"), (self.act_cancel, "Cancel")):
+                           (self.act_analyze, "Analyze"), (self.act_preview, "Preview"), (self.act_cancel, "Cancel"),
+                           (ctl.act_freehand, "Freehand"), (ctl.act_ruler, "Ruler")):
             act.setIconText(label)
         self.exporter = SlideExporter(self)
         self.evaluator = Evaluator(self)
         group = QActionGroup(self)
         group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
-        group.addAction(self.act_rect)
-        group.addAction(self.act_poly)
+        for act in ctl.tool_actions.values():
+            group.addAction(act)
 
         mb = self.menuBar()
         m = mb.addMenu("&File")
@@ -377,8 +393,14 @@ class MainWindow(QMainWindow):
         for act in self.exporter.actions:
             m.addAction(act)
         m.addSeparator()
+        m.addAction(ctl.act_import)
+        m.addAction(ctl.act_export)
+        m.addSeparator()
         m.addAction(self.act_close)
         m.addAction(self.act_quit)
+        m = mb.addMenu("&Edit")
+        for act in (ctl.act_undo, ctl.act_redo, None, ctl.act_delete, ctl.act_select_none):
+            m.addSeparator() if act is None else m.addAction(act)
         m = mb.addMenu("&View")
         for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
             m.addAction(act)
@@ -386,16 +408,20 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_heatmap)
         m.addAction(self.act_minimap)
         m.addSeparator()
-        for dock in (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock, self.slides_dock):
+        for dock in (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock,
+                     self.analyses_dock, self.annotations_dock, self.slides_dock):
             m.addAction(dock.toggleViewAction())
         m = mb.addMenu("&Analysis")
         for act in (self.act_analyze, self.act_reanalyze, self.act_cancel):
             m.addAction(act)
         m.addSeparator()
-        for act in (self.act_preview, self.act_rect, self.act_poly, self.act_clear_roi):
-            m.addAction(act)
+        m.addAction(self.act_preview)
+        m.addAction(self.act_clear_roi)
         m.addSeparator()
         m.addAction(self.evaluator.act_evaluate)
+        m = mb.addMenu("A&nnotate")
+        for act in ctl.tool_actions.values():
+            m.addAction(act)
         m = mb.addMenu("&Settings")
         m.addAction(self.act_settings)
         m.addAction(self.act_model)
@@ -415,7 +441,10 @@ class MainWindow(QMainWindow):
         for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
             tb.addAction(act)
         tb.addSeparator()
-        for act in (self.act_analyze, self.act_rect, self.act_poly, self.act_preview, self.act_cancel):
+        for act in (self.act_analyze, self.act_preview, self.act_cancel):
+            tb.addAction(act)
+        tb.addSeparator()
+        for act in ctl.tool_actions.values():
             tb.addAction(act)
         self.toolbar = tb
 
@@ -457,7 +486,7 @@ class MainWindow(QMainWindow):
     def analysis_request(self) -> AnalysisRequest:
         request = self.settings.analysis_request(self.roi, **self._analysis_overrides)
         if self._always_allow_out_of_domain or (
-                self.slide_path is not None and self._out_of_domain_allowed_for == self.slide_path):
+                self.session is not None and self.session.out_of_domain_allowed):
             request = dataclasses.replace(request, allow_out_of_domain=True)
         return request
 
@@ -561,18 +590,15 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot open the slide", str(exc))
             return False
         self._leave_current()
-        old = self.slide
-        self.slide, self.slide_path, self._slide_mpp = slide, path, mpp
-        self.plan = self.result = self.layer = self.preview_plan = None
-        self.roi = None
+        old = self.session
+        self.session = SlideSession(path, slide, mpp)
+        self.layer = None
         self.slide_view.set_slide(slide)
         if old is not None:
             old.close()
         self.host.close_slide()
         self.properties_panel.set_slide(slide)
-        self._regions_by_slide[path] = RegionStore().load(slide.fingerprint())
-        for region in self._regions_by_slide[path]:
-            self.drawn_rois[region.digest()] = region
+        self.annotation_ctl.set_session(self.session)
         self._refresh_analyses_panel()
         self.summary_panel.clear()
         self.inspector.clear()
@@ -623,14 +649,13 @@ class MainWindow(QMainWindow):
         return True
 
     def _close_slide(self) -> None:
-        if self.slide is not None:
+        if self.session is not None:
             self.slide_view.set_slide(None)
-            self.slide.close()
-            self.slide = None
-            self.slide_path = None
+            self.annotation_ctl.set_session(None)
+            self.session.close()
+            self.session = None
             self.host.close_slide()
-        self.plan = self.result = self.layer = self.preview_plan = None
-        self.roi = None
+        self.layer = None
 
     def close_current(self) -> None:
         if self._ask_before_leaving_run(self.close_current, action="Close"):
@@ -686,7 +711,10 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
+        if paths and self.session is not None and all(p.lower().endswith(GEOJSON_SUFFIXES) for p in paths):
+            event.acceptProposedAction()  # annotations dropped on the open slide
+            QTimer.singleShot(0, lambda: [self.annotation_ctl.import_file(p) for p in paths])
+        elif paths:
             event.acceptProposedAction()
             # Open after the drop returns, so the drag source is not kept waiting.
             QTimer.singleShot(0, lambda: self.open_paths(paths))
@@ -704,6 +732,7 @@ class MainWindow(QMainWindow):
             self.report_error("Pixel size needed", self._missing_mpp_message())
             self.properties_dock.raise_()
             return
+        self._target_selection()
         ask = self.settings.get("ui/confirm_analysis") if confirm is None else confirm
         if ask and self.interactive and not self._awaiting_confirm:
             self._awaiting_confirm = True
@@ -732,7 +761,11 @@ class MainWindow(QMainWindow):
         if not self.act_preview.isChecked():
             self.slide_view.set_preview(None)
         self._preview_job = 0
-        job = SlideJob(self.slide_path, self._slide_mpp, self._model_request(), self.analysis_request(), fresh=fresh)
+        self._target_selection()
+        if self.session is not None and self.roi is not None:
+            self.session.remember_region(self.roi)  # listed in Analyses, reopened with the slide
+            self._refresh_analyses_panel()
+        job = SlideJob(self.slide_path, self.session.mpp_override, self._model_request(), self.analysis_request(), fresh=fresh)
         self.scheduler = None
         self._analysis_job = self.host.submit(job)
         self._pending_after_model = "slide"
@@ -773,7 +806,7 @@ class MainWindow(QMainWindow):
             return
         # Settings are validated on the worker; bad values come back as a job error.
         # The view reads thumbnail(THUMB_SIDE) = the pipeline's THUMB_MAX_SIDE; a test checks they agree.
-        job = SlideJob(self.slide_path, self._slide_mpp, self._model_request(), self.analysis_request(),
+        job = SlideJob(self.slide_path, self.session.mpp_override, self._model_request(), self.analysis_request(),
                        preview_only=True, lookup_cache=lookup_cache, thumbnail=self.slide_view.thumbnail_array)
         self._preview_job = self.host.submit(job)
 
@@ -812,6 +845,7 @@ class MainWindow(QMainWindow):
         if names == self.style_.class_names:
             return
         colors = self.settings.class_colors(tuple(names), tuple(default_colors))
+        self.annotation_ctl.set_model_classes(tuple(names), tuple(colors))
         self.overlay_panel.set_style(OverlayStyle.for_classes(tuple(names), colors).replace(
             opacity=self.style_.opacity, alpha_by_confidence=self.style_.alpha_by_confidence,
             min_confidence=self.style_.min_confidence, show=self.style_.show))
@@ -1019,7 +1053,7 @@ class MainWindow(QMainWindow):
             self.analysis_finished.emit("out-of-domain")
             return
         self.analysis_finished.emit("out-of-domain")
-        path = self.slide_path
+        session = self.session
         box = QMessageBox(QMessageBox.Icon.Warning, "The model cannot judge this slide",
                           "This slide is outside what the model was trained on, so its classes would mean nothing.",
                           QMessageBox.StandardButton.Cancel, self)
@@ -1031,8 +1065,8 @@ class MainWindow(QMainWindow):
         box.setWindowModality(Qt.WindowModality.WindowModal)
 
         def answered() -> None:
-            if box.clickedButton() is anyway and path is not None and path == self.slide_path:
-                self._out_of_domain_allowed_for = path
+            if box.clickedButton() is anyway and session is not None and session is self.session:
+                session.out_of_domain_allowed = True
                 self.run_analysis()
 
         box.finished.connect(answered)
@@ -1088,6 +1122,7 @@ class MainWindow(QMainWindow):
             findings = " ".join(f.get("message", "") for f in check.get("findings", []))
             warning = f"Analysed anyway, outside what the model can judge; the classes may mean nothing. {findings}"
         self.summary_panel.set_summary(r.summary(), self.style_.class_colors, note, warning)
+        self.summary_panel.set_compositions(self.session.compositions() if self.session is not None else [])
         # Huge slides with overlapping tiles take longer to summarise: then refresh less often, so
         # the GUI thread stays mostly idle (at most a fifth of its time goes here).
         took_ms = 1000.0 * (time.perf_counter() - started)
@@ -1141,50 +1176,34 @@ class MainWindow(QMainWindow):
         if len(idx):
             self.scheduler.prioritise(idx.tolist())
 
-    # ----- regions of interest -----------------------------------------------------------------------------------
-    def _draw_mode(self, mode: str, on: bool) -> None:
-        if on:
-            self.slide_view.set_mode(mode)
-            self.statusBar().showMessage(
-                "Drag a rectangle over the region to analyse (Esc cancels)." if mode == MODE_RECT else
-                "Click the corners of the region; double-click, Enter or a click on the first corner closes it; "
-                "Backspace removes a corner, Esc cancels.", 15000)
-        elif self.slide_view.mode == mode:
-            self.slide_view.set_mode(MODE_PAN)
-
-    def _on_mode_changed(self, mode: str) -> None:
-        for act, m in ((self.act_rect, MODE_RECT), (self.act_poly, MODE_POLYGON)):
-            act.blockSignals(True)
-            act.setChecked(mode == m)
-            act.blockSignals(False)
-
+    # ----- regions and annotations ------------------------------------------------------------------------------
     def set_roi_points(self, points: np.ndarray) -> None:
-        from chaoyang_desktop.core.roi import Roi
+        """Draw a rectangle (two corners) or a polygon annotation as the tools do; Analyze then runs on it."""
+        pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        self.annotation_ctl.draw("rectangle" if len(pts) == 2 else "polygon", pts)
 
-        try:
-            roi = Roi.from_polygon_points(points)
-        except ChaoyangError as exc:
-            self.statusBar().showMessage(str(exc), 10000)
-            return
+    def set_target(self, roi: Roi) -> None:
+        """Make a region what Analyze runs on and the preview shows; the analysis shown stays until then."""
         self.roi = roi
-        self.drawn_rois[roi.digest()] = roi
-        if self.slide_path is not None and self.slide is not None:
-            regions = self._regions_by_slide.setdefault(self.slide_path, [])
-            if all(r.digest() != roi.digest() for r in regions):
-                regions.append(roi)
-                RegionStore().save(self.slide.fingerprint(), regions)  # reopened with the slide
-        self._refresh_analyses_panel()
         self.slide_view.set_roi([p.exterior for p in roi.polygons])
-        mpp = self.slide.mpp if self.slide is not None else None
-        area = f" ({roi.area_l0() * (mpp / 1000.0) ** 2:.3f} mm\u00b2)" if mpp else ""
-        self.statusBar().showMessage(f"Region drawn{area}. Analyze classifies the tissue inside it.", 10000)
         self.preview_plan = None
         if self.act_preview.isChecked():
             self.request_preview()
         self._update_actions()
 
+    def _target_selection(self) -> None:
+        """Analyze runs on the selected annotations, when there are any."""
+        region = self.annotation_ctl.selection_region()
+        if region is not None and (self.roi is None or region.digest() != self.roi.digest()):
+            self.set_target(region)
+
+    def _on_annotations_changed(self) -> None:
+        self.summary_panel.set_compositions(self.session.compositions() if self.session is not None else [])
+        self._update_actions()
+
     def clear_roi(self) -> None:
         """Back to the whole slide: its stored analysis comes back, a region's heatmap goes."""
+        self.annotation_ctl.select(())
         self.roi = None
         self.slide_view.set_roi([])
         self.preview_plan = None
@@ -1218,7 +1237,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _refresh_analyses_panel(self) -> None:
-        regions = self._regions_by_slide.get(self.slide_path or "", [])
+        regions = self.session.regions if self.session is not None else []
         mpp = self.slide.mpp if self.slide is not None else None
         self.analyses_panel.set_entries(regions, (mpp / 1000.0) ** 2 if mpp else None, self.roi)
 
@@ -1311,13 +1330,14 @@ class MainWindow(QMainWindow):
         has_slide = self.slide is not None and self.stack.currentIndex() == PAGE_SLIDE
         in_gallery = self.stack.currentIndex() == PAGE_GALLERY
         running = self.user_job_running()
-        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out, self.act_rect, self.act_poly,
-                    self.act_preview, self.act_reanalyze):
+        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out, self.act_preview,
+                    self.act_reanalyze):
             act.setEnabled(has_slide)
         self.act_analyze.setEnabled(has_slide or in_gallery)
         self.act_analyze.setText("&Classify Patches" if in_gallery else "&Analyze")
         self.act_analyze.setIconText("Classify" if in_gallery else "Analyze")
-        self.act_clear_roi.setEnabled(has_slide and self.roi is not None)
+        self.act_clear_roi.setEnabled(has_slide and (self.roi is not None or bool(self.session and self.session.selected)))
+        self.annotation_ctl.update_actions()
         self.act_cancel.setEnabled(running)
         self.act_close.setEnabled(self.slide is not None or in_gallery)
         self.exporter.update_actions()
@@ -1400,9 +1420,9 @@ class MainWindow(QMainWindow):
         self.host.shutdown()
         self.slide_view.loader.shutdown()
         self.gallery.shutdown()
-        if self.slide is not None:
-            self.slide.close()
-            self.slide = None
+        self.annotation_ctl.set_session(None)
+        if self.session is not None:
+            self.session.close()  # its slide's file handles; the finished tiles stay readable
         event.accept()
 
     def restore_layout(self) -> None:

@@ -362,18 +362,20 @@ class SlideExporter(QObject):
     def _roi_of(self, result: AnalysisResult) -> Any:
         """The drawn region the analysis used (None for a whole-slide analysis)."""
         digest = result.provenance.roi_digest
-        return self.window.drawn_rois.get(digest) if digest else None
+        session = self.window.session
+        return session.region_by_digest(digest) if session is not None else None
 
     def _submit(self, kind: str, path: str, result: AnalysisResult, *, max_side: int, legend: bool) -> int:
         from chaoyang_desktop.gui.main_window import NOMINAL_MPP
 
         w = self.window
-        assert w.plan is not None and w.slide_path is not None
+        assert w.plan is not None and w.session is not None
         style = w.style_
         thumb = w.slide_view.thumbnail_array
         job = ExportJob(kind=kind, path=path, plan=w.plan, probs=result.probs.copy(), status=result.status.copy(),
-                        errors=dict(result.errors), slide_path=w.slide_path, mpp=w._slide_mpp,  # noqa: SLF001
+                        errors=dict(result.errors), slide_path=w.slide_path, mpp=w.session.mpp_override,
                         assumed_mpp=NOMINAL_MPP, class_colors=tuple(style.class_colors), roi=self._roi_of(result),
+                        annotations=w.session.annotation_list(),
                         thumbnail=None if thumb is None else np.array(thumb, copy=True), max_side=max_side,
                         alpha=float(style.opacity), alpha_by_confidence=bool(style.alpha_by_confidence), legend=legend)
         self._job = w.host.submit(job)

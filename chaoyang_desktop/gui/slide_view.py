@@ -8,8 +8,9 @@ when the thumbnail alone is as sharp as the screen, no tile is read at all.
 
 The heatmap is one small image, one pixel per cell, drawn with a single ``drawImage`` without
 smoothing, clipped to the slide. Hover shows the probabilities of the cell under the cursor;
-a click selects the tile for the inspector. The view also draws rectangles and polygons for a
-region of interest, in level-0 pixels.
+a click selects the tile for the inspector. The view also outlines the region analysed; the
+annotations, the drawing tools and the ruler are painted and driven by its
+:class:`~chaoyang_desktop.gui.annotation_tools.AnnotationTools`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from chaoyang_desktop.core.tiling import GridSpec, choose_level
+from chaoyang_desktop.gui.annotation_tools import MODE_PAN, MODE_POLYGON, AnnotationTools
 from chaoyang_desktop.gui.minimap import Minimap
 from chaoyang_desktop.gui.overlay import HeatmapLayer, rgba_to_qimage
 from chaoyang_desktop.gui.scale_bar import ScaleBar
@@ -45,18 +47,12 @@ if TYPE_CHECKING:
     from chaoyang_desktop.core.pipeline import AnalysisPlan
     from chaoyang_desktop.core.slide import Slide
 
-MODE_PAN = "pan"
-MODE_RECT = "rect"
-MODE_POLYGON = "polygon"
-
 #: Longest side of the thumbnail read when a slide opens (backdrop, minimap, fast zoomed-out view).
 THUMB_SIDE = 2048
 #: At most this many display tiles are requested for one view (the nearest to the centre).
 MAX_WANTED_TILES = 400
 #: A press that moves less than this many pixels is a click, not a drag.
 CLICK_SLOP = 4
-#: Close a polygon when clicking this near (screen pixels) its first vertex.
-CLOSE_SLOP = 9
 
 BACKGROUND = QColor(58, 60, 64)
 TISSUE_RGBA = (0, 170, 200, 80)
@@ -86,7 +82,6 @@ class SlideView(QWidget):
     """A custom widget that shows one slide through a :class:`ViewState`."""
 
     tile_clicked = Signal(float, float)  # level-0 point
-    roi_drawn = Signal(object)  # (M, 2) level-0 points (2 corners for a rectangle)
     mode_changed = Signal(str)
     hover_changed = Signal(object)  # (probs, n_tiles, hm_row, hm_col) or None
     cursor_moved = Signal(float, float)  # level-0 point under the cursor
@@ -110,13 +105,10 @@ class SlideView(QWidget):
         self._roi: list[np.ndarray] = []
         self._selected: tuple[float, float, float, float] | None = None
         self._hover_cell: tuple[int, int] | None = None
-        self._mode = MODE_PAN
         self._press: QPointF | None = None
         self._last_drag: QPointF | None = None
         self._dragging = False
-        self._rect_start: QPointF | None = None  # level-0
-        self._poly: list[QPointF] = []  # level-0 vertices being drawn
-        self._mouse_l0: QPointF | None = None
+        self.tools = AnnotationTools(self.state, self)
         self.scale_bar = ScaleBar(self.state, self)
         self.minimap = Minimap(self.state, self)
         self.scale_bar.hide()
@@ -152,8 +144,9 @@ class SlideView(QWidget):
         self._roi = []
         self._selected = None
         self._hover_cell = None
-        self._poly = []
-        self._rect_start = None
+        self.tools.reset()
+        self.tools.ruler = None
+        self.tools.set_annotations((), ())
         self.loader.set_slide(slide)
         self.minimap.set_thumbnail(None)
         self.minimap.set_overlay(None)  # the last slide's heatmap must not show on this one
@@ -205,14 +198,13 @@ class SlideView(QWidget):
     # ----- interaction mode ---------------------------------------------------------------------------
     @property
     def mode(self) -> str:
-        return self._mode
+        return self.tools.mode
 
     def set_mode(self, mode: str) -> None:
-        if mode == self._mode:
+        if mode == self.tools.mode:
             return
-        self._mode = mode
-        self._poly = []
-        self._rect_start = None
+        self.tools.mode = mode
+        self.tools.reset()
         self.setCursor(Qt.CursorShape.CrossCursor if mode != MODE_PAN else Qt.CursorShape.ArrowCursor)
         self.mode_changed.emit(mode)
         self.update()
@@ -386,7 +378,7 @@ class SlideView(QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
 
     def _paint_marks(self, p: QPainter) -> None:
-        """ROI outlines, the polygon being drawn, the hovered cell and the selected tile."""
+        """Region outline, annotations and tools, the hovered cell and the selected tile."""
         st = self.state
         p.setRenderHint(QPainter.RenderHint.Antialiasing, True)
         p.setBrush(Qt.BrushStyle.NoBrush)
@@ -396,25 +388,8 @@ class SlideView(QWidget):
             p.drawPolygon(poly)
             p.setPen(QPen(QColor(255, 235, 59), 1.6))
             p.drawPolygon(poly)
-        drawing: list[QPointF] = []
-        if self._mode == MODE_RECT and self._rect_start is not None and self._mouse_l0 is not None:
-            a, b = self._rect_start, self._mouse_l0
-            drawing = [a, QPointF(b.x(), a.y()), b, QPointF(a.x(), b.y()), a]
-        elif self._mode == MODE_POLYGON and self._poly:
-            drawing = list(self._poly) + ([self._mouse_l0] if self._mouse_l0 is not None else [])
-        if drawing:
-            pts = QPolygonF([QPointF(*st.l0_to_screen(q.x(), q.y())) for q in drawing])
-            p.setPen(QPen(QColor(0, 0, 0), 3.5))
-            p.drawPolyline(pts)
-            pen = QPen(QColor(255, 235, 59), 1.6, Qt.PenStyle.DashLine)
-            p.setPen(pen)
-            p.drawPolyline(pts)
-            if self._mode == MODE_POLYGON:
-                p.setBrush(QColor(255, 235, 59))
-                p.setPen(QPen(QColor(0, 0, 0), 1))
-                for q in self._poly:
-                    p.drawEllipse(QPointF(*st.l0_to_screen(q.x(), q.y())), 3.5, 3.5)
-                p.setBrush(Qt.BrushStyle.NoBrush)
+        self.tools.mpp = self._slide.mpp if self._slide is not None else None
+        self.tools.paint(p)
         if self._hover_cell is not None and self._layer is not None:
             r, c = self._hover_cell
             s = self._layer.grid.l0_stride
@@ -459,38 +434,31 @@ class SlideView(QWidget):
             self.state.zoom_by(ZOOM_STEP ** steps, (pos.x(), pos.y()))
         event.accept()
 
+    def _additive(self, event: QMouseEvent) -> bool:
+        mods = event.modifiers()
+        return bool(mods & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
+
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._slide is None:
             return
         self.setFocus()
         pos = event.position()
-        if event.button() == Qt.MouseButton.MiddleButton or (
-            event.button() == Qt.MouseButton.LeftButton and self._mode == MODE_PAN
-        ):
-            self._press = pos
-            self._last_drag = pos
-            self._dragging = False
-        elif event.button() == Qt.MouseButton.LeftButton and self._mode == MODE_RECT:
-            self._rect_start = self._l0(pos, clamp=True)
-            self._mouse_l0 = self._rect_start
-        elif event.button() == Qt.MouseButton.LeftButton and self._mode == MODE_POLYGON:
-            q = self._l0(pos, clamp=True)
-            if len(self._poly) >= 3:
-                first = QPointF(*self.state.l0_to_screen(self._poly[0].x(), self._poly[0].y()))
-                if (first - pos).manhattanLength() <= CLOSE_SLOP:
-                    self._finish_polygon()
-                    return
-            self._poly.append(q)
-            self.update()
-        elif event.button() == Qt.MouseButton.RightButton and self._mode != MODE_PAN:
+        drawing = self.tools.mode != MODE_PAN
+        if event.button() == Qt.MouseButton.RightButton and drawing:
             self.cancel_drawing()
+        elif event.button() == Qt.MouseButton.MiddleButton or not self.tools.press(event, self._l0(pos, clamp=drawing)):
+            if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton) and (
+                    not drawing or event.button() == Qt.MouseButton.MiddleButton):
+                self._press = pos
+                self._last_drag = pos
+                self._dragging = False
+        self.update()
         event.accept()
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
         if self._slide is None:
             return
         pos = event.position()
-        self._mouse_l0 = self._l0(pos, clamp=self._mode != MODE_PAN)
         if self._last_drag is not None and self._press is not None:
             if not self._dragging and (pos - self._press).manhattanLength() > CLICK_SLOP:
                 self._dragging = True
@@ -500,7 +468,7 @@ class SlideView(QWidget):
                 self._last_drag = pos
                 self.state.pan_screen(d.x(), d.y())
                 return
-        if self._mode != MODE_PAN and (self._rect_start is not None or self._poly):
+        if self.tools.move(event, self._l0(pos, clamp=self.tools.mode != MODE_PAN)):
             self.update()
         l0 = self._l0(pos)
         self.cursor_moved.emit(l0.x(), l0.y())
@@ -514,45 +482,34 @@ class SlideView(QWidget):
             was_drag = self._dragging
             self._press = self._last_drag = None
             self._dragging = False
-            self.setCursor(Qt.CursorShape.CrossCursor if self._mode != MODE_PAN else Qt.CursorShape.ArrowCursor)
+            self.setCursor(Qt.CursorShape.CrossCursor if self.tools.mode != MODE_PAN else Qt.CursorShape.ArrowCursor)
             if not was_drag and event.button() == Qt.MouseButton.LeftButton:
                 l0 = self._l0(pos)
                 w, h = self._slide.dimensions
                 if 0 <= l0.x() < w and 0 <= l0.y() < h:
+                    self.tools.clicked.emit(l0.x(), l0.y(), self._additive(event))
                     self.tile_clicked.emit(l0.x(), l0.y())
-        elif self._mode == MODE_RECT and self._rect_start is not None and event.button() == Qt.MouseButton.LeftButton:
-            a, b = self._rect_start, self._l0(pos, clamp=True)
-            self._rect_start = None
-            sa = QPointF(*self.state.l0_to_screen(a.x(), a.y()))
-            if abs(sa.x() - pos.x()) >= 4 and abs(sa.y() - pos.y()) >= 4 and a.x() != b.x() and a.y() != b.y():
-                self.set_mode(MODE_PAN)
-                self.roi_drawn.emit(np.array([[a.x(), a.y()], [b.x(), b.y()]], dtype=np.float64))
-            self.update()
+        elif self.tools.release(event, self._l0(pos, clamp=self.tools.mode != MODE_PAN), self._additive(event)):
+            if self.tools.mode == MODE_PAN:
+                # A click (not a drag) on a selected annotation also inspects the tile under it.
+                l0 = self._l0(pos)
+                w, h = self._slide.dimensions
+                if not self.tools.was_edit_drag and 0 <= l0.x() < w and 0 <= l0.y() < h:
+                    self.tile_clicked.emit(l0.x(), l0.y())
+        self.update()
         event.accept()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802
-        if self._mode == MODE_POLYGON and len(self._poly) >= 3:
-            self._finish_polygon()
-        elif self._mode == MODE_PAN and event.button() == Qt.MouseButton.LeftButton and self._slide is not None:
+        if self.tools.mode == MODE_POLYGON:
+            self.tools.finish_polygon()
+            self.update()
+        elif self.tools.mode == MODE_PAN and event.button() == Qt.MouseButton.LeftButton and self._slide is not None:
             pos = event.position()
             self.state.zoom_by(2.0, (pos.x(), pos.y()))
         event.accept()
 
-    def _finish_polygon(self) -> None:
-        # A double-click adds its first click as a vertex; drop repeated points.
-        pts: list[tuple[float, float]] = []
-        for q in self._poly:
-            if not pts or (abs(pts[-1][0] - q.x()) > 1e-6 or abs(pts[-1][1] - q.y()) > 1e-6):
-                pts.append((q.x(), q.y()))
-        self._poly = []
-        if len(pts) >= 3:
-            self.set_mode(MODE_PAN)
-            self.roi_drawn.emit(np.array(pts, dtype=np.float64))
-        self.update()
-
     def cancel_drawing(self) -> None:
-        self._poly = []
-        self._rect_start = None
+        self.tools.reset()
         self.set_mode(MODE_PAN)
         self.update()
 
@@ -569,12 +526,13 @@ class SlideView(QWidget):
             self.zoom_in()
         elif key == Qt.Key.Key_Minus:
             self.zoom_out()
-        elif key == Qt.Key.Key_Escape and self._mode != MODE_PAN:
+        elif key == Qt.Key.Key_Escape and (self.tools.mode != MODE_PAN or self.tools.ruler is not None):
+            self.tools.ruler = None
             self.cancel_drawing()
-        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self._mode == MODE_POLYGON:
-            self._finish_polygon()
-        elif key == Qt.Key.Key_Backspace and self._mode == MODE_POLYGON and self._poly:
-            self._poly.pop()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and self.tools.mode == MODE_POLYGON:
+            self.tools.finish_polygon()
+            self.update()
+        elif key == Qt.Key.Key_Backspace and self.tools.remove_last_point():
             self.update()
         else:
             super().keyPressEvent(event)
@@ -622,7 +580,7 @@ class SlideView(QWidget):
         self._hover_cell = cell
         self.hover_changed.emit(info)
         self.update()
-        if info is None or self._mode != MODE_PAN:
+        if info is None or self.tools.mode != MODE_PAN:
             QToolTip.hideText()
             return
         text = self.hover_text(l0.x(), l0.y())

@@ -7,12 +7,20 @@ analysis runs.
 
 from __future__ import annotations
 
-from typing import Any
+import html
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from chaoyang_desktop.gui.overlay_panel import swatch_icon
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.core.composition import AnnotationComposition
+
+#: Classes listed per annotation (the largest first); the rest are in summary.json and the report.
+TOP_CLASSES = 3
 
 COLUMNS = ("Class", "Tiles", "mm\u00b2", "% area", "Conf.")
 COLUMN_TIPS = ("Top class of each tile", "Tiles whose top class this is", "Area in square millimetres",
@@ -52,7 +60,15 @@ class SummaryPanel(QWidget):
                                    "border-radius: 3px; padding: 4px; }")
         self.warning.hide()
         layout.addWidget(self.warning)
+        # Per-annotation composition: what a pathologist reads off each outlined area.
+        self.annotations = QLabel()
+        self.annotations.setObjectName("summary_annotations")
+        self.annotations.setWordWrap(True)
+        self.annotations.setTextFormat(Qt.TextFormat.RichText)
+        self.annotations.hide()
+        layout.addWidget(self.annotations)
         layout.addStretch(1)
+        self.compositions: list[AnnotationComposition] = []
         self._summary: dict[str, Any] | None = None
         self.table.hide()
 
@@ -66,6 +82,22 @@ class SummaryPanel(QWidget):
         self.table.hide()
         self.totals.setText(message)
         self.warning.hide()
+        self.set_compositions([])
+
+    def set_compositions(self, compositions: Sequence[AnnotationComposition]) -> None:
+        """One line per annotation: its area, its tiles and its largest classes."""
+        self.compositions = list(compositions)
+        lines = []
+        for c in self.compositions:
+            if not c.tiles:
+                parts = "no analysed tile inside"
+            else:
+                top = sorted(c.classes, key=lambda k: -k["percent"])[:TOP_CLASSES]
+                parts = ", ".join(f"<span style='color:{k['color']}'>\u25a0</span> {html.escape(k['name'])} "
+                                  f"{k['percent']:.0f}%" for k in top if k["percent"] > 0)
+            lines.append(f"<b>{html.escape(c.name)}</b> ({c.area_mm2:.3f} mm\u00b2, {c.tiles:,} tiles): {parts}")
+        self.annotations.setText("<b>Annotations</b><br>" + "<br>".join(lines) if lines else "")
+        self.annotations.setVisible(bool(lines))
         self._fit_height()
 
     def set_summary(self, summary: dict[str, Any], colors: tuple[str, ...] | None = None, note: str = "",
@@ -102,7 +134,7 @@ class SummaryPanel(QWidget):
         # them (no height-for-width there), so the panel claims it, or the text overlaps the table.
         width = max(120, self.width() - 12)
         needed = 12 + (self.table.height() + 6 if self.table.isVisibleTo(self) else 0)
-        for label in (self.totals, self.warning):
+        for label in (self.totals, self.warning, self.annotations):
             if label.isVisibleTo(self):
                 needed += label.heightForWidth(width) + 6
         self.setMinimumHeight(needed)

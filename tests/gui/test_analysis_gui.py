@@ -265,10 +265,10 @@ def test_region_of_interest_limits_the_analysis(qtbot, window, cmu_slide) -> Non
     open_slide_in(qtbot, window, cmu_slide)
     view = window.slide_view
     window.act_rect.trigger()
-    assert view.mode == "rect"
+    assert view.mode == "rectangle"
     a = view.state.l0_to_screen(800, 1000)
     b = view.state.l0_to_screen(1900, 2200)
-    with qtbot.waitSignal(view.roi_drawn, timeout=2000):
+    with qtbot.waitSignal(view.tools.shape_drawn, timeout=2000):
         qtbot.mousePress(view, Qt.MouseButton.LeftButton, pos=QPoint(int(a[0]), int(a[1])))
         qtbot.mouseMove(view, QPoint(int(b[0]), int(b[1])))
         qtbot.mouseRelease(view, Qt.MouseButton.LeftButton, pos=QPoint(int(b[0]), int(b[1])))
@@ -288,9 +288,9 @@ def test_polygon_region_is_drawn_with_clicks(qtbot, window, cmu_slide) -> None: 
     pts = [view.state.l0_to_screen(*p) for p in ((500, 500), (1800, 700), (1500, 2500))]
     for x, y in pts:
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=QPoint(int(x), int(y)))
-    with qtbot.waitSignal(view.roi_drawn, timeout=2000) as blocker:
+    with qtbot.waitSignal(view.tools.shape_drawn, timeout=2000) as blocker:
         qtbot.keyClick(view, Qt.Key.Key_Return)
-    assert np.asarray(blocker.args[0]).shape == (3, 2)
+    assert blocker.args[0].shape == "polygon" and blocker.args[0].l0_points.shape == (3, 2)
     assert window.roi is not None and window.act_clear_roi.isEnabled()
     window.clear_roi()
     assert window.roi is None
