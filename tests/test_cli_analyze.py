@@ -282,3 +282,33 @@ def test_library_warnings_go_to_the_log_not_to_stderr(tmp_path: Path) -> None:
     log = (tmp_path / "logs" / "chaoyang-desktop.log").read_text()
     for text in ("a torch-like UserWarning", "a tifffile-like WARNING", "our own warning"):
         assert text in log
+
+
+def test_annotations_composition_goes_into_summary_json(test_data: Path, model_dir: Path, tmp_path: Path) -> None:
+    slide = test_data / "slides" / "CMU-1-Small-Region.svs"
+    box = [[700.0, 900.0], [1900.0, 900.0], [1900.0, 2300.0], [700.0, 2300.0], [700.0, 900.0]]
+    qupath = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": "3f0b6c1e-9c1f-4b7a-8f52-5a0d2c7e9b10",
+         "geometry": {"type": "Polygon", "coordinates": [box]},
+         "properties": {"objectType": "annotation", "name": "Mucosa",
+                        "classification": {"name": "Tumor", "color": [200, 0, 0]}}}]}
+    ann = tmp_path / "annotations.geojson"
+    ann.write_text(json.dumps(qupath), encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["analyze", str(slide), "-m", str(model_dir), "--out", str(out), "--annotations", str(ann),
+                 "--tile-um", "64", "-q", "--no-cache"])
+    assert code == 0
+    folder = out / slide.stem
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    (entry,) = summary["annotations"]
+    assert entry["name"] == "Mucosa" and entry["class_name"] == "Tumor"
+    mpp = summary["slide"]["mpp"]
+    assert entry["area_mm2"] == pytest.approx(1200 * 1400 * (mpp / 1000) ** 2)
+    # Reference from predictions.npz: done tiles whose centre is inside the box, per top class.
+    npz = np.load(folder / "predictions.npz")
+    cx = npz["l0_x"] + npz["l0_w"] / 2
+    cy = npz["l0_y"] + npz["l0_h"] / 2
+    inside = (cx >= 700) & (cx < 1900) & (cy >= 900) & (cy < 2300) & (npz["status"] == 1)
+    assert entry["tiles"] == int(inside.sum()) > 0
+    labels = np.argmax(npz["probs"][inside], axis=1)
+    assert [c["tiles"] for c in entry["classes"]] == [int(np.sum(labels == k)) for k in range(len(entry["classes"]))]

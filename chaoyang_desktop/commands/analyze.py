@@ -91,7 +91,8 @@ def _saved_entry(slide_path: Path, folder: Path) -> Any:
     return CohortEntry(str(slide_path), str(folder), "skipped", summary=summary, domain=doc.get("domain_check"))
 
 
-def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, report: bool, mpp: float | None) -> None:
+def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, report: bool, mpp: float | None,
+                   annotations: Sequence[Any] = ()) -> None:
     """Every output of one slide, written into a temporary folder that then takes ``folder``'s place.
 
     A slide's folder is therefore whole or absent: a full disk or a crash leaves no folder that
@@ -103,10 +104,11 @@ def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, 
     from chaoyang_desktop.export.pdf_report import write_report
 
     with atomic_folder(folder) as tmp:
-        write_all(result, tmp, thumbnail, slide_facts={"properties_vendor": result.provenance.vendor})
+        write_all(result, tmp, thumbnail, slide_facts={"properties_vendor": result.provenance.vendor},
+                  annotations=annotations)
         if report:  # gallery pictures are read from the slide again
             with open_slide(slide_path, mpp=mpp) as slide:
-                write_report(result, thumbnail, slide, tmp / REPORT_PDF)
+                write_report(result, thumbnail, slide, tmp / REPORT_PDF, annotations=annotations)
 
 
 # Cohort statuses of slides the model did not run on, by the error that stopped them.
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.core.analysis import analyze_slide
     from chaoyang_desktop.core.cache import ResultCache
     from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.annotations import read_annotations_file
     from chaoyang_desktop.core.roi import load_roi
     from chaoyang_desktop.core.slide import check_mpp
     from chaoyang_desktop.export.bundle import REPORT_PDF
@@ -140,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_mpp(args.mpp, "--mpp")
     roi = load_roi(args.roi) if args.roi else None
+    annotations = read_annotations_file(args.annotations).annotations if args.annotations else []
     settings = AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=args.tissue_threshold,
                                 roi=roi, roi_path=str(Path(args.roi).resolve()) if args.roi else None,
                                 workers=args.workers, allow_out_of_domain=args.allow_out_of_domain).validated()
@@ -193,7 +197,8 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
             result = outcome.result
-            _write_outputs(result, outcome.plan.thumbnail, slide_path, out_root / name, args.report, args.mpp)
+            _write_outputs(result, outcome.plan.thumbnail, slide_path, out_root / name, args.report, args.mpp,
+                           annotations)
             entries[j] = CohortEntry(str(slide_path), str(out_root / name), "ok", summary=result.summary(),
                                      domain=result.provenance.domain_check)
             for i, msg in sorted(result.errors.items()):
@@ -235,6 +240,9 @@ def add_parser(sub: Any) -> None:
     g.add_argument("--tissue-threshold", type=float, default=0.25, metavar="F",
                    help="minimum tissue fraction for a tile to be classified (default 0.25; 0 keeps every tile)")
     g.add_argument("--roi", default=None, metavar="FILE", help="GeoJSON polygon(s) in level-0 pixels (QuPath export)")
+    g.add_argument("--annotations", default=None, metavar="FILE",
+                   help="QuPath GeoJSON annotations: each one's class composition goes into summary.json "
+                        "(and the report)")
     p.add_argument("--workers", type=int, default=4, metavar="N", help="tile reader threads (default: 4)")
     p.add_argument("--force", action="store_true", help="analyse again slides already finished in --out (ignores the cache)")
     p.add_argument("--no-cache", action="store_true", help="neither reuse nor store results in the user cache")

@@ -267,3 +267,20 @@ def test_ruler_measures_in_micrometres(qtbot, window, cmu_slide) -> None:  # typ
     um = length * window.slide.mpp
     assert window.statusBar().currentMessage() == f"Distance: {um:.1f} \u00b5m"
     assert window.session.annotation_list() == ()  # a measurement is not an annotation
+
+
+def test_report_lists_each_annotations_composition(qtbot, window, cmu_slide, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from pypdf import PdfReader
+
+    open_slide_in(qtbot, window, cmu_slide)
+    assert analyse(qtbot, window) == "done"
+    window.set_roi_points(np.array(RECT))
+    window.session.edit(lambda h: h.replace(h.state[0].renamed("Crypt field"), "Rename"))
+    out = tmp_path / "report.pdf"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(out), "")))
+    with qtbot.waitSignal(window.exporter.export_finished, timeout=30000) as blocker:
+        window.exporter.act_report.trigger()
+    assert blocker.args[1] == "done"
+    text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(str(out)).pages)
+    assert "Annotations" in text and "Crypt field" in text
