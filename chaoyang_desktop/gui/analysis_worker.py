@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chaoyang_desktop.core.engine_settings import EngineSettings
+from chaoyang_desktop.gui.job_handle import JobHandle
 from chaoyang_desktop.core.errors import (
     CancelledError,
     ChaoyangError,
@@ -563,21 +564,20 @@ def stand_in_profile() -> ModelProfile:
 # ----- the host (GUI thread) -----------------------------------------------------------------------
 
 class WorkerHost(QObject):
-    """Owns the worker thread; submits jobs, cancels them, and forwards the current job's signals."""
+    """Owns the worker thread; submits jobs and routes each job's messages to its :class:`JobHandle`.
 
+    The worker runs one job at a time. Submitting a job cancels the current one (its handle
+    emits ``replaced``, then ``finished("cancelled")`` when the worker stops it) unless that one
+    was moved to the background: then the new job waits behind it.
+    """
+
+    #: The host's current job started (id, kind); the handles say the same per job.
     job_started = Signal(int, str)
-    device_ready = Signal(object)
-    model_ready = Signal(object)
-    model_missing = Signal(int, str)
-    out_of_domain = Signal(int, str)
-    no_tiles = Signal(int, str)
-    plan_ready = Signal(int, object)
-    scheduler_ready = Signal(int, object)
+    device_ready = Signal(object)  # DeviceInfo
+    model_ready = Signal(object)  # ModelProfile
+    #: The current job's batches and patch results, for monitors (status widgets, tests).
     batch_ready = Signal(int, object)
     patch_results = Signal(int, object)
-    progress_changed = Signal(int, int, int, float)
-    job_finished = Signal(int, str, object)
-    job_failed = Signal(int, str, str)
     busy_changed = Signal(bool)
 
     _submit = Signal(int, object, object)
@@ -594,9 +594,8 @@ class WorkerHost(QObject):
         self._submit.connect(self.worker.run_job)
         self._close_slide.connect(self.worker.close_slide)
         self._next_id = 0
-        self._current_id = 0
-        self._current_kind = ""
-        self._cancels: dict[int, threading.Event] = {}
+        self._current: JobHandle | None = None
+        self._handles: dict[int, JobHandle] = {}
         w = self.worker
         # Only bound methods of this GUI-thread object: Qt queues them to the GUI thread. A lambda
         # or closure would run on the worker thread that emits.
@@ -606,17 +605,82 @@ class WorkerHost(QObject):
         w.model_missing.connect(self._on_missing)
         w.out_of_domain.connect(self._on_out_of_domain)
         w.no_tiles.connect(self._on_no_tiles)
-        w.plan_ready.connect(self._relay_plan_ready)
-        w.scheduler_ready.connect(self._relay_scheduler_ready)
-        w.batch_ready.connect(self._relay_batch_ready)
-        w.patch_results.connect(self._relay_patch_results)
-        w.progress_changed.connect(self._relay_progress_changed)
+        w.plan_ready.connect(self._on_plan_ready)
+        w.scheduler_ready.connect(self._on_scheduler_ready)
+        w.batch_ready.connect(self._on_batch_ready)
+        w.patch_results.connect(self._on_patch_results)
+        w.progress_changed.connect(self._on_progress)
         w.job_finished.connect(self._on_finished)
         w.job_failed.connect(self._on_failed)
         self._shut_down = False
         self._thread.start()
 
-    # ----- relays: the current job's signals, on the GUI thread ---------------------------------------
+    # ----- jobs -------------------------------------------------------------------------------------
+    @property
+    def current(self) -> JobHandle | None:
+        """The last job submitted, while it is queued or running."""
+        return self._current if self._current is not None and self._current.running else None
+
+    @property
+    def current_kind(self) -> str:
+        return self._current.kind if self._current is not None else ""
+
+    def is_busy(self) -> bool:
+        """Whether the current job is still queued or running."""
+        return self.current is not None
+
+    def running_jobs(self) -> list[JobHandle]:
+        """Every job queued or running, oldest first (background ones included)."""
+        return [h for h in self._handles.values() if h.kind != "ProbeJob"]
+
+    def submit(self, job: object) -> JobHandle:
+        """Queue ``job`` behind a background job, else in place of the current one (cancelled)."""
+        self._next_id += 1
+        handle = JobHandle(self._next_id, job, threading.Event(), self)
+        if self._shut_down:
+            handle.running = False
+            return handle
+        current = self.current
+        if current is not None and not current.background:
+            current.cancel()
+            if current.attached:
+                current.replaced.emit()
+        self._handles[handle.id] = handle
+        self._current = handle
+        self._submit.emit(handle.id, job, handle._cancel)  # noqa: SLF001 (the host owns its handles)
+        self.busy_changed.emit(True)
+        return handle
+
+    def probe_device(self, device: str) -> None:
+        """Ask which device ``device`` means here; ``device_ready`` answers. Runs beside jobs, cancels none."""
+        if self._shut_down:
+            return
+        self._next_id += 1
+        handle = JobHandle(self._next_id, ProbeJob(device), threading.Event(), self)
+        self._handles[handle.id] = handle
+        self._submit.emit(handle.id, handle.job, handle._cancel)  # noqa: SLF001
+
+    def cancel(self) -> None:
+        """Ask the current job to stop at its next check; returns at once."""
+        if self.current is not None:
+            self.current.cancel()
+
+    def close_slide(self) -> None:
+        """Let the worker release its handle on the slide (after the current job)."""
+        self._close_slide.emit()
+
+    # ----- routing: each job's messages to its handle, on the GUI thread -------------------------------
+    def _live(self, job_id: int) -> JobHandle | None:
+        handle = self._handles.get(job_id)
+        return handle if handle is not None and handle.attached else None
+
+    @Slot(int, str)
+    def _on_started(self, job_id: int, kind: str) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.started.emit()
+        if self._current is not None and job_id == self._current.id:
+            self.job_started.emit(job_id, kind)
+
     @Slot(int, object)
     def _on_device_ready(self, job_id: int, info: object) -> None:
         self.device_ready.emit(info)  # device facts stay true whichever job asked
@@ -626,107 +690,85 @@ class WorkerHost(QObject):
         self.model_ready.emit(profile)
 
     @Slot(int, object)
-    def _relay_plan_ready(self, job_id: int, ready: object) -> None:
-        if job_id == self._current_id:
-            self.plan_ready.emit(job_id, ready)
+    def _on_plan_ready(self, job_id: int, ready: object) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.plan_ready.emit(ready)
 
     @Slot(int, object)
-    def _relay_scheduler_ready(self, job_id: int, scheduler: object) -> None:
-        if job_id == self._current_id:
-            self.scheduler_ready.emit(job_id, scheduler)
+    def _on_scheduler_ready(self, job_id: int, scheduler: object) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.scheduler_ready.emit(scheduler)
 
     @Slot(int, object)
-    def _relay_batch_ready(self, job_id: int, update: object) -> None:
-        if job_id == self._current_id:
+    def _on_batch_ready(self, job_id: int, update: object) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.batch_ready.emit(update)
+        if self.current is not None and job_id == self.current.id:
             self.batch_ready.emit(job_id, update)
 
     @Slot(int, object)
-    def _relay_patch_results(self, job_id: int, results: object) -> None:
-        if job_id == self._current_id:
+    def _on_patch_results(self, job_id: int, results: object) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.patch_results.emit(results)
+        if self.current is not None and job_id == self.current.id:
             self.patch_results.emit(job_id, results)
 
     @Slot(int, int, int, float)
-    def _relay_progress_changed(self, job_id: int, done: int, total: int, elapsed: float) -> None:
-        if job_id == self._current_id:
-            self.progress_changed.emit(job_id, done, total, elapsed)
+    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
+        if (h := self._live(job_id)) is not None:
+            h.progress.emit(done, total, elapsed)
 
-    # ----- jobs -------------------------------------------------------------------------------------
-    @property
-    def current_job(self) -> int:
-        return self._current_id
-
-    @property
-    def current_kind(self) -> str:
-        return self._current_kind
-
-    def is_busy(self) -> bool:
-        """Whether the current job is still queued or running."""
-        return self._current_id in self._cancels
-
-    def submit(self, job: object) -> int:
-        """Cancel whatever runs and queue ``job``; returns its id."""
-        if self._shut_down:
-            return 0
-        self.cancel()
-        self._next_id += 1
-        job_id = self._next_id
-        self._current_id = job_id
-        self._current_kind = type(job).__name__
-        cancel = threading.Event()
-        self._cancels[job_id] = cancel
-        self._submit.emit(job_id, job, cancel)
-        self.busy_changed.emit(True)
-        return job_id
-
-    def probe_device(self, device: str) -> None:
-        """Ask which device ``device`` means here; ``device_ready`` answers. Runs beside jobs, cancels none."""
-        if self._shut_down:
-            return
-        self._next_id += 1
-        self._cancels[self._next_id] = threading.Event()
-        self._submit.emit(self._next_id, ProbeJob(device), self._cancels[self._next_id])
-
-    def cancel(self, job_id: int | None = None) -> None:
-        """Ask a job (default: the current one) to stop at its next check; returns at once."""
-        jid = self._current_id if job_id is None else job_id
-        event = self._cancels.get(jid)
-        if event is not None:
-            event.set()
-
-    def close_slide(self) -> None:
-        """Let the worker release its handle on the slide (after the current job)."""
-        self._close_slide.emit()
-
-    def _on_started(self, job_id: int, kind: str) -> None:
-        if job_id == self._current_id:
-            self.job_started.emit(job_id, kind)
-
-    def _end(self, job_id: int) -> bool:
-        self._cancels.pop(job_id, None)
-        current = job_id == self._current_id
-        if current:
+    def _end(self, job_id: int, outcome: str) -> JobHandle | None:
+        """Forget a job that sent its last message; its handle, when still listened to."""
+        handle = self._handles.pop(job_id, None)
+        if handle is None:
+            return None
+        handle.running = False
+        handle.outcome = outcome
+        if handle is self._current:
             self.busy_changed.emit(False)
-        return current
+        # Its last signal is delivered first (this slot returns before the deletion runs).
+        handle.ended.connect(handle.deleteLater)
+        return handle
 
+    def _finish(self, handle: JobHandle | None) -> None:
+        if handle is not None:
+            handle.ended.emit()
+
+    @Slot(int, str, object)
     def _on_finished(self, job_id: int, status: str, payload: object) -> None:
-        if self._end(job_id):
-            self.job_finished.emit(job_id, status, payload)
+        h = self._end(job_id, status)
+        if h is not None and h.attached:
+            h.finished.emit(status, payload)
+        self._finish(h)
 
+    @Slot(int, str, str)
     def _on_failed(self, job_id: int, message: str, details: str) -> None:
-        if self._end(job_id):
-            self.job_failed.emit(job_id, message, details)
+        h = self._end(job_id, "failed")
+        if h is not None and h.attached:
+            h.failed.emit(message, details)
+        self._finish(h)
 
+    @Slot(int, str)
     def _on_missing(self, job_id: int, message: str) -> None:
-        if self._end(job_id):
-            self.model_missing.emit(job_id, message)
+        h = self._end(job_id, "model-missing")
+        if h is not None and h.attached:
+            h.model_missing.emit(message)
+        self._finish(h)
 
+    @Slot(int, str)
     def _on_out_of_domain(self, job_id: int, message: str) -> None:
-        if self._end(job_id):
-            self.out_of_domain.emit(job_id, message)
+        h = self._end(job_id, "out-of-domain")
+        if h is not None and h.attached:
+            h.out_of_domain.emit(message)
+        self._finish(h)
 
+    @Slot(int, str)
     def _on_no_tiles(self, job_id: int, message: str) -> None:
-        if self._end(job_id):
-            self.no_tiles.emit(job_id, message)
+        h = self._end(job_id, "no-tiles")
+        if h is not None and h.attached:
+            h.no_tiles.emit(message)
+        self._finish(h)
 
     # ----- lifetime ------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = -1) -> bool:
@@ -734,8 +776,8 @@ class WorkerHost(QObject):
         if self._shut_down:
             return self._thread.isFinished()
         self._shut_down = True
-        for event in self._cancels.values():
-            event.set()
+        for handle in self._handles.values():
+            handle.cancel()
         self._thread.quit()
         finished = bool(self._thread.wait() if timeout_ms < 0 else self._thread.wait(timeout_ms))
         if finished:

@@ -46,6 +46,7 @@ from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, EvaluateJob, Evalu
 if TYPE_CHECKING:
     from chaoyang_desktop.core.evaluate import EvaluationReport
     from chaoyang_desktop.gui.main_window import MainWindow
+    from chaoyang_desktop.gui.job_handle import JobHandle
 
 SUMMARY_ROWS = ("accuracy", "macro avg", "weighted avg")
 # The sequential blues of confusion_matrix.png (export/charts.py), so the two read alike.
@@ -364,7 +365,7 @@ class Evaluator(QObject):
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)  # the window owns this; no reference back, so no cycle to collect
-        self._job = 0
+        self._job: JobHandle | None = None
         self._started = 0.0
         self._request: tuple[str, str | None] | None = None
         self.view: EvaluationView | None = None
@@ -372,16 +373,10 @@ class Evaluator(QObject):
         self.act_evaluate = window._action(  # noqa: SLF001
             "&Evaluate Labelled Folder\u2026", self.ask,
             tip="Measure the model on labelled patches: precision, recall, F1, confusion matrix, calibration")
-        host = window.host
-        host.job_started.connect(self._on_job_started)
-        host.progress_changed.connect(self._on_progress)
-        host.job_finished.connect(self._on_finished)
-        host.job_failed.connect(self._on_failed)
-        host.model_missing.connect(self._on_model_missing)
 
     @property
     def running(self) -> bool:
-        return bool(self._job)
+        return self._job is not None
 
     def update_actions(self) -> None:
         self.act_evaluate.setEnabled(not self.window.user_job_running())
@@ -394,13 +389,18 @@ class Evaluator(QObject):
         self.dialog = dialog
         dialog.open()
 
-    def start(self, data: str, class_map: str | None = None) -> int:
+    def start(self, data: str, class_map: str | None = None) -> JobHandle | None:
         w = self.window
         if w.user_job_running():
-            return 0
+            return None
         self._request = (data, class_map)
         job = EvaluateJob(data, class_map, w._model_request(), workers=max(1, w.settings.get("analysis/workers")))  # noqa: SLF001
-        self._job = w.host.submit(job)
+        self._job = handle = w.host.submit(job)
+        handle.replaced.connect(self._on_replaced)
+        handle.progress.connect(self._on_progress)
+        handle.finished.connect(self._on_finished)
+        handle.failed.connect(self._on_failed)
+        handle.model_missing.connect(self._on_model_missing)
         self._started = time.perf_counter()
         w.progress.start("Evaluating", "images")
         w.statusBar().showMessage(f"Evaluating the model on {data}\u2026")
@@ -412,30 +412,30 @@ class Evaluator(QObject):
             self.start(*self._request)
 
     def cancel(self) -> None:
-        if self._job:
-            self.window.host.cancel(self._job)
+        if self._job is not None:
+            self._job.cancel()
             self.window.progress.set_cancelling()
 
     def _end(self) -> None:
-        self._job = 0
+        if self._job is not None:
+            self._job.detach()
+        self._job = None
         self.window.progress.finish()
         self.window._update_actions()  # noqa: SLF001
 
-    def _on_job_started(self, job_id: int, kind: str) -> None:
-        if self._job and job_id != self._job:
+    def _on_replaced(self) -> None:
+        """A slide was opened, and its job took the worker: the evaluation is cancelled."""
+        if self._job is not None:
             self._end()
             self.window.statusBar().showMessage("Evaluation cancelled.", 8000)
             self.evaluation_finished.emit("cancelled")
 
-    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
-        if job_id and job_id == self._job:
-            if done == 0:
-                self.window.progress.set_total(total, 0)
-            self.window.progress.update_progress(done, total, elapsed)
+    def _on_progress(self, done: int, total: int, elapsed: float) -> None:
+        if done == 0:
+            self.window.progress.set_total(total, 0)
+        self.window.progress.update_progress(done, total, elapsed)
 
-    def _on_finished(self, job_id: int, status: str, payload: object) -> None:
-        if not job_id or job_id != self._job:
-            return
+    def _on_finished(self, status: str, payload: object) -> None:
         self._end()
         if status == STATUS_DONE and isinstance(payload, EvaluationOutcome):
             self.show_report(payload)
@@ -461,16 +461,12 @@ class Evaluator(QObject):
         view.show()
         return view
 
-    def _on_failed(self, job_id: int, message: str, details: str) -> None:
-        if not job_id or job_id != self._job:
-            return
+    def _on_failed(self, message: str, details: str) -> None:
         self._end()
         self.window.report_error("Cannot evaluate", message, details)
         self.evaluation_finished.emit("failed")
 
-    def _on_model_missing(self, job_id: int, message: str) -> None:
-        if not job_id or job_id != self._job:
-            return
+    def _on_model_missing(self, message: str) -> None:
         self._end()
         self.window.statusBar().showMessage("The model is not on this computer yet.", 10000)
         self.evaluation_finished.emit("model-missing")

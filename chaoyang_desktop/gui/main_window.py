@@ -13,6 +13,7 @@ heatmap and the summary on a 250 ms timer, so a fast model cannot flood the even
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import logging
 import time
@@ -42,13 +43,10 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
+from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
-from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING, AnalysisResult
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
-from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
-from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
 from chaoyang_desktop.gui.analysis_worker import (
-    STATUS_CANCELLED,
     STATUS_DONE,
     AnalysisRequest,
     DeviceInfo,
@@ -56,9 +54,10 @@ from chaoyang_desktop.gui.analysis_worker import (
     PatchJob,
     PlanReady,
     SlideJob,
-    SlideOutcome,
     WorkerHost,
 )
+from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
+from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
 from chaoyang_desktop.gui.dialogs import show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
 from chaoyang_desktop.gui.gallery import PatchGallery
@@ -68,7 +67,17 @@ from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarge
 from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
 from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES, OverlayPanel
 from chaoyang_desktop.gui.properties_panel import PropertiesPanel
+from chaoyang_desktop.gui.run_dialogs import BACKGROUND, STAY, STOP, ask_before_leaving_run, ask_out_of_domain
 from chaoyang_desktop.gui.settings import AppSettings
+from chaoyang_desktop.gui.slide_analysis import (
+    ENDED_CANCELLED,
+    ENDED_DONE,
+    ENDED_FAILED,
+    ENDED_MODEL_MISSING,
+    ENDED_NO_TILES,
+    ENDED_OUT_OF_DOMAIN,
+    SlideAnalysis,
+)
 from chaoyang_desktop.gui.slide_exports import SlideExporter
 from chaoyang_desktop.gui.slide_list import SlideList
 from chaoyang_desktop.gui.slide_view import PlanPreview, SlideView
@@ -76,10 +85,10 @@ from chaoyang_desktop.gui.summary_panel import SummaryPanel
 from chaoyang_desktop.gui.welcome import WelcomePage
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.pipeline import AnalysisPlan, BatchUpdate, TileScheduler
+    from chaoyang_desktop.core.pipeline import AnalysisPlan
     from chaoyang_desktop.core.profile import ModelProfile
     from chaoyang_desktop.core.roi import Roi
-    from chaoyang_desktop.core.slide import Slide
+    from chaoyang_desktop.gui.job_handle import JobHandle
 
 log = logging.getLogger(__name__)
 
@@ -172,9 +181,9 @@ class MainWindow(QMainWindow):
         self.session: SlideSession | None = None
         self.profile: ModelProfile | None = None
         self.layer: HeatmapLayer | None = None
-        self._analysis_job = 0
-        self._preview_job = 0
-        self._patch_job = 0
+        #: The open slide's analysis and preview jobs (they follow the session).
+        self.analysis = SlideAnalysis(self.host, self)
+        self._patch_job: JobHandle | None = None
         self._pending_after_model: str | None = None
         self._awaiting_confirm = False
         self._run_started = 0.0
@@ -198,9 +207,8 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_status_bar()
         self._connect_host()
+        self._connect_analysis()
 
-        self._refresh_timer = QTimer(self, singleShot=True, interval=REFRESH_MS)
-        self._refresh_timer.timeout.connect(self.refresh_heatmap)
         self._prioritise_timer = QTimer(self, singleShot=True, interval=PRIORITISE_MS)
         self._prioritise_timer.timeout.connect(self.prioritise_visible_tiles)
         self.slide_view.state.changed.connect(self._on_view_changed)
@@ -464,18 +472,7 @@ class MainWindow(QMainWindow):
         h = self.host
         h.device_ready.connect(self._on_device)
         h.model_ready.connect(self._on_model_ready)
-        h.model_missing.connect(self._on_model_missing)
-        h.out_of_domain.connect(self._on_out_of_domain)
-        h.no_tiles.connect(self._on_no_tiles)
-        h.plan_ready.connect(self._on_plan_ready)
-        h.scheduler_ready.connect(self._on_scheduler_ready)
-        h.batch_ready.connect(self._on_batch)
-        h.patch_results.connect(self._on_patch_results)
-        h.progress_changed.connect(self._on_progress)
-        h.job_finished.connect(self._on_job_finished)
-        h.job_failed.connect(self._on_job_failed)
-        h.busy_changed.connect(lambda _: self._update_actions())
-        h.job_started.connect(self._on_job_started)
+        h.busy_changed.connect(self._update_actions)
 
     # ===== requests built from the settings ===================================================================
     def _model_request(self) -> ModelRequest:
@@ -531,50 +528,45 @@ class MainWindow(QMainWindow):
         return self.open_gallery(target, auto_classify=auto_classify)
 
     def _ask_before_leaving_run(self, then: Callable[[], object], action: str = "Open") -> bool:
-        """Ask before a running analysis is stopped by opening something else or quitting; True when asked.
+        """Ask before a running analysis is left by opening something else, closing or quitting; True when asked.
 
         The analysis is never stopped without a word (a double-click forwarded from the file
-        manager used to end it silently). Stopping keeps its finished tiles: Analyze resumes it.
+        manager used to end it silently). It can be stopped (its finished tiles are kept:
+        Analyze resumes it) or, except when quitting, kept running in the background.
         """
-        if not (self.interactive and self._analysis_job and self.host.is_busy()
+        background = [h for h in self.host.running_jobs() if h.background] if action == "Quit" else []
+        if not (self.interactive and (self.analysis.running or background)
                 and self.settings.get("ui/ask_before_stopping_a_run")):
             return False
-        r = self.result
-        name = Path(self.slide_path).name if self.slide_path else "this slide"
+        r = self.result if self.analysis.running else None
+        path = self.slide_path if self.analysis.running else getattr(background[0].job, "path", "")
         done = f" ({r.n_done:,} of {r.n_tiles:,} tiles done)" if r is not None else ""
-        box = QMessageBox(QMessageBox.Icon.Question, "An analysis is running", f"{name} is being analysed{done}.",
-                          QMessageBox.StandardButton.NoButton, self)
-        box.setObjectName("leave_run_dialog")
-        doing = {"Open": "Opening something else", "Close": "Closing the slide"}.get(action, "Quitting")
-        box.setInformativeText(f"{doing} stops it. Its finished tiles are kept, and Analyze on that slide later "
-                               "resumes where it stopped.")
-        stop = box.addButton(f"Stop and {action}", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton("Keep Analysing", QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(keep)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
-        running = self._analysis_job
+        session = self.session
 
-        def answered() -> None:
-            if box.clickedButton() is stop and self._analysis_job == running:
-                self.cancel_job()  # the finished tiles are checkpointed by the worker as it stops
-                self._analysis_job = 0
-                then()
+        def answered(answer: str) -> None:
+            if answer == STAY or session is not self.session:
+                return
+            if answer == BACKGROUND:
+                self.analysis.leave(keep_running=True)
+                self.statusBar().showMessage("The analysis goes on in the background; its result is stored.", 10000)
+            else:
+                self.analysis.leave()  # the finished tiles are checkpointed by the worker as it stops
+                self._stop_background_jobs()
+            then()
 
-        box.finished.connect(answered)
-        self.leave_run_dialog = box
-        box.open()
+        self.leave_run_dialog = ask_before_leaving_run(self, Path(path).name if path else "This slide", done, action,
+                                                       answered)
         return True
 
     def _leave_current(self) -> None:
-        """Stop what the current slide or gallery was doing."""
-        for job in (self._analysis_job, self._preview_job, self._patch_job):
-            if job:
-                self.host.cancel(job)
-        self._analysis_job = self._preview_job = self._patch_job = 0
+        """Stop what the current slide or gallery was doing (an analysis asked to go on already went to the background)."""
+        self.analysis.leave()
+        if self._patch_job is not None:
+            self._patch_job.cancel()
+            self._patch_job.detach()
+            self._patch_job = None
         self.progress.finish()
         self._dismiss_banner()
-        self.scheduler = None
 
     def _open_from_list(self, path: str) -> None:
         if not self._ask_before_leaving_run(lambda: self.open_slide_file(path)):
@@ -592,6 +584,7 @@ class MainWindow(QMainWindow):
         self._leave_current()
         old = self.session
         self.session = SlideSession(path, slide, mpp)
+        self.analysis.set_session(self.session)
         self.layer = None
         self.slide_view.set_slide(slide)
         if old is not None:
@@ -623,7 +616,7 @@ class MainWindow(QMainWindow):
 
     def _on_thumbnail_ready(self) -> None:
         """The slide is on screen: look for a stored analysis of it (planned with this thumbnail)."""
-        if self.slide is not None and self.slide.mpp is not None and not self._analysis_job:
+        if self.slide is not None and self.slide.mpp is not None and not self.analysis.running:
             self.request_preview(lookup_cache=True)
 
     def open_gallery(self, target: OpenTarget, auto_classify: bool | None = None) -> bool:
@@ -652,6 +645,7 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.slide_view.set_slide(None)
             self.annotation_ctl.set_session(None)
+            self.analysis.set_session(None)
             self.session.close()
             self.session = None
             self.host.close_slide()
@@ -721,7 +715,7 @@ class MainWindow(QMainWindow):
 
     # ===== analysis ==================================================================================================
     def analyze(self, confirm: bool | None = None) -> None:
-        """Analyse the slide (or the region drawn); in the gallery, classify the patches."""
+        """Analyse the slide (or the selected annotations); in the gallery, classify the patches."""
         if self.stack.currentIndex() == PAGE_GALLERY:
             self.classify_patches()
             return
@@ -752,63 +746,53 @@ class MainWindow(QMainWindow):
         return ""
 
     def run_analysis(self, fresh: bool = False) -> None:
-        if self.slide is None or self.slide_path is None:
+        if self.session is None:
             return
-        if self.slide.mpp is None:
+        if self.session.slide.mpp is None:
             self.report_error("Pixel size needed", self._missing_mpp_message())
             return
         self._dismiss_banner()
         if not self.act_preview.isChecked():
             self.slide_view.set_preview(None)
-        self._preview_job = 0
         self._target_selection()
-        if self.session is not None and self.roi is not None:
+        if self.roi is not None:
             self.session.remember_region(self.roi)  # listed in Analyses, reopened with the slide
             self._refresh_analyses_panel()
-        job = SlideJob(self.slide_path, self.session.mpp_override, self._model_request(), self.analysis_request(), fresh=fresh)
-        self.scheduler = None
-        self._analysis_job = self.host.submit(job)
+        waiting = [Path(h.job.path).name for h in self.host.running_jobs()
+                   if h.background and isinstance(h.job, SlideJob)]
+        self.analysis.run(self._model_request(), self.analysis_request(), fresh=fresh)
         self._pending_after_model = "slide"
-        self._run_started = time.perf_counter()
         self.progress.start("Analysing", "tiles")
-        self.statusBar().showMessage("Loading the model\u2026")
+        self.statusBar().showMessage(f"Waiting for the analysis of {waiting[0]} running in the background\u2026"
+                                     if waiting else "Loading the model\u2026")
         self._update_actions()
 
     def cancel_job(self) -> None:
-        """Cancel the running job: analysis or classification (the partial result is kept), export, evaluation."""
-        for job in (self._analysis_job, self._patch_job):
-            if job:
-                self.host.cancel(job)
-                self.progress.set_cancelling()
+        """Cancel the running job: analysis or classification (the partial result is kept), export, evaluation.
+
+        With none of these, an analysis running in the background for another slide is cancelled.
+        """
+        if not self.user_job_running(foreground=True):
+            self._stop_background_jobs()
+        if self.analysis.running:
+            self.analysis.cancel()
+            self.progress.set_cancelling()
+        if self._patch_job is not None:
+            self._patch_job.cancel()
+            self.progress.set_cancelling()
         self.exporter.cancel()
         self.evaluator.cancel()
 
-    def classify_patches(self) -> None:
-        paths = self.gallery.paths
-        if not paths:
-            return
-        self.gallery.clear_results()
-        self._patch_job = self.host.submit(PatchJob(tuple(paths), self._model_request(),
-                                                    workers=self.settings.get("analysis/workers")))
-        self._pending_after_model = "patches"
-        self._run_started = time.perf_counter()
-        self.progress.start("Classifying", "patches", total=len(paths))
-        self._update_actions()
-
     def request_preview(self, lookup_cache: bool = False) -> None:
         """Plan the analysis on the worker (tissue mask, tile grid); optionally look up the cache."""
-        if self.slide_path is None or self.slide is None or self.slide.mpp is None:
-            return
-        if self._analysis_job and self.host.is_busy():
+        if self.analysis.running:
             # The running analysis already has a plan: show that one.
             if self.plan is not None and (self.act_preview.isChecked() or self._awaiting_confirm):
                 self.slide_view.set_preview(PlanPreview.from_plan(self.plan))
             return
-        # Settings are validated on the worker; bad values come back as a job error.
         # The view reads thumbnail(THUMB_SIDE) = the pipeline's THUMB_MAX_SIDE; a test checks they agree.
-        job = SlideJob(self.slide_path, self.session.mpp_override, self._model_request(), self.analysis_request(),
-                       preview_only=True, lookup_cache=lookup_cache, thumbnail=self.slide_view.thumbnail_array)
-        self._preview_job = self.host.submit(job)
+        self.analysis.request_preview(self._model_request(), self.analysis_request(), lookup_cache,
+                                      self.slide_view.thumbnail_array)
 
     def _dismiss_banner(self) -> None:
         self._awaiting_confirm = False
@@ -818,112 +802,58 @@ class MainWindow(QMainWindow):
 
     def _toggle_preview(self, on: bool) -> None:
         if on:
-            if self.preview_plan is not None and self._preview_matches():
+            if self.preview_plan is not None:  # dropped whenever the region or the settings change
                 self.slide_view.set_preview(PlanPreview.from_plan(self.preview_plan))
             else:
                 self.request_preview()
         elif not self._awaiting_confirm:
             self.slide_view.set_preview(None)
 
-    def _preview_matches(self) -> bool:
-        # preview_plan is dropped whenever the region or the settings change.
-        return self.preview_plan is not None
+    # ----- what the slide's jobs say ----------------------------------------------------------------------------
+    def _connect_analysis(self) -> None:
+        a = self.analysis
+        a.preview_ready.connect(self._on_preview_ready)
+        a.preview_failed.connect(self._on_preview_failed)
+        a.result_adopted.connect(self._on_result_adopted)
+        a.result_changed.connect(self.refresh_heatmap)
+        a.run_planned.connect(self._on_run_planned)
+        a.progress.connect(self.progress.update_progress)
+        a.scheduler_ready.connect(self.prioritise_visible_tiles)
+        a.ended.connect(self._on_analysis_ended)
+        a.background_ended.connect(self._on_background_ended)
 
-    # ----- worker signals ---------------------------------------------------------------------------------------
-    def _on_device(self, info: DeviceInfo) -> None:
-        warning = info.note if (info.fell_back or not info.is_gpu) else ""
-        self.device_label.set_device(info.description, warning)
-        if info.fell_back:
-            self.statusBar().showMessage(f"Running on the CPU: {info.note}", 10000)
+    def _on_preview_ready(self, ready: PlanReady) -> None:
+        if self.act_preview.isChecked() or self._awaiting_confirm:
+            self.slide_view.set_preview(PlanPreview.from_plan(ready.plan))
+        if self._awaiting_confirm:
+            self._describe_plan_in_banner(ready.plan, ready)
 
-    def _on_model_ready(self, profile: ModelProfile) -> None:
-        self.profile = profile
-        self._use_classes(profile.class_names, profile.class_colors)
+    def _on_preview_failed(self, message: str, details: str) -> None:
+        if self._awaiting_confirm:
+            self._dismiss_banner()
+        if message:  # empty: an export or an evaluation took the worker
+            self.report_error("Cannot preview the analysis", message, details)
 
-    def _use_classes(self, names: tuple[str, ...], default_colors: tuple[str, ...]) -> None:
-        """A model with other classes than shown: new legend rows, keeping the other controls."""
-        if names == self.style_.class_names:
-            return
-        colors = self.settings.class_colors(tuple(names), tuple(default_colors))
-        self.annotation_ctl.set_model_classes(tuple(names), tuple(colors))
-        self.overlay_panel.set_style(OverlayStyle.for_classes(tuple(names), colors).replace(
-            opacity=self.style_.opacity, alpha_by_confidence=self.style_.alpha_by_confidence,
-            min_confidence=self.style_.min_confidence, show=self.style_.show))
+    def _on_result_adopted(self, stored: bool) -> None:
+        """A result is the session's now (a stored one, or a new run's): a heatmap layer for it."""
+        plan, r = self.plan, self.result
+        assert plan is not None and r is not None
+        self._use_classes(plan.provenance.class_names, plan.provenance.class_colors)
+        self.layer = HeatmapLayer(plan.grid, self.style_)
+        self.slide_view.set_heatmap(self.layer)
+        self.inspector.clear()
+        self.slide_view.set_selected_tile(None)
+        self.refresh_heatmap()
+        if stored:
+            self.statusBar().showMessage(
+                "Showing the stored analysis of this slide (same model and settings)." if r.n_done == r.n_tiles else
+                f"A previous analysis stopped after {r.n_done} of {r.n_tiles} tiles; Analyze resumes it.", 10000)
 
-    def _on_model_missing(self, job_id: int, message: str) -> None:
-        if job_id not in (self._analysis_job, self._patch_job, self._preview_job):
-            return
-        self._analysis_job = self._patch_job = 0
-        self.progress.finish()
-        self.statusBar().showMessage("The model is not on this computer yet.", 10000)  # not "Loading..."
-        self._update_actions()
-        self.analysis_finished.emit("model-missing")
-        if not self.interactive:
-            self.report_error("Model not available", message)
-            return
-        self.show_model_dialog(message)
-
-    def show_model_dialog(self, message: str) -> None:
-        from chaoyang_desktop.gui.model_dialog import ModelDialog
-
-        repo = self._model_request().spec or None
-        from chaoyang_desktop.core.model_source import looks_like_repo_id
-        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
-
-        dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.model_chosen.connect(self._on_model_chosen)
-        self.model_dialog = dialog
-        dialog.open()
-
-    def _on_model_chosen(self, spec: str) -> None:
-        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
-
-        self._model_spec = None if spec == DEFAULT_MODEL_ID else spec
-        self.settings.set("model/spec", "" if spec == DEFAULT_MODEL_ID else spec)
-        self._model_request_override = None
-        self.statusBar().showMessage(f"Model: {spec}", 8000)
-        again = self._pending_after_model
-        if again == "slide" and self.slide is not None:
-            self.run_analysis()
-        elif again == "patches" and self.stack.currentIndex() == PAGE_GALLERY:
-            self.classify_patches()
-        elif again == "evaluate":
-            self.evaluator.retry()
-
-    def _on_job_started(self, job_id: int, kind: str) -> None:
-        """An export or an evaluation replaced a queued preview: forget it (its signals are dropped)."""
-        if self._preview_job and job_id != self._preview_job:
-            self._preview_job = 0
-            if self._awaiting_confirm:
-                self._dismiss_banner()
-
-    def _on_plan_ready(self, job_id: int, ready: PlanReady) -> None:
+    def _on_run_planned(self, ready: PlanReady) -> None:
         plan = ready.plan
-        if job_id == self._preview_job:
-            self.preview_plan = plan
-            if self.act_preview.isChecked() or self._awaiting_confirm:
-                self.slide_view.set_preview(PlanPreview.from_plan(plan))
-            if self._awaiting_confirm:
-                self._describe_plan_in_banner(plan, ready)
-            if ready.from_cache and (self.result is None or not self._analysis_job):
-                self._adopt_result(plan, ready)
-                done = int(np.count_nonzero(ready.status == TILE_DONE))
-                if done == plan.n_tiles:
-                    self.statusBar().showMessage("Showing the stored analysis of this slide (same model and settings).", 10000)
-                else:
-                    self.statusBar().showMessage(f"A previous analysis stopped after {done} of {plan.n_tiles} tiles; "
-                                                 "Analyze resumes it.", 10000)
-            return
-        if job_id != self._analysis_job:
-            return
-        self.plan = plan
         if self.act_preview.isChecked():
             self.slide_view.set_preview(PlanPreview.from_plan(plan))
-        self._adopt_result(plan, ready)
-        done_before = int(np.count_nonzero(ready.status != TILE_PENDING))
-        self.progress.set_total(plan.n_tiles, done_before)
-        self._run_started = time.perf_counter()
+        self.progress.set_total(plan.n_tiles, int(np.count_nonzero(ready.status != TILE_PENDING)))
         if plan.n_tiles == 0:
             self.statusBar().showMessage("No tissue tiles to analyse: lower the tissue threshold in Settings, "
                                          "or draw a region over tissue.", 10000)
@@ -953,150 +883,135 @@ class MainWindow(QMainWindow):
             f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
         self.banner_run.setEnabled(True)
 
-    def _adopt_result(self, plan: AnalysisPlan, ready: PlanReady) -> None:
-        """Mirror the worker's result on this thread and show it."""
-        empty = plan.empty_result()
-        self.result = dataclasses.replace(empty, probs=np.array(ready.probs, dtype=np.float32, copy=True),
-                                          status=np.array(ready.status, dtype=np.uint8, copy=True),
-                                          errors=dict(ready.errors))
-        self.plan = plan
-        self._use_classes(plan.provenance.class_names, plan.provenance.class_colors)
-        self.layer = HeatmapLayer(plan.grid, self.style_)
-        self.slide_view.set_heatmap(self.layer)
-        self.inspector.clear()
-        self.slide_view.set_selected_tile(None)
+    def _on_analysis_ended(self, how: str, message: str, details: str) -> None:
         self.refresh_heatmap()
+        self.progress.finish()
+        self._update_actions()
+        if how in (ENDED_DONE, ENDED_CANCELLED):
+            self.statusBar().showMessage(message, 15000)
+        elif how == ENDED_FAILED:
+            self.report_error("Analysis failed", message, details)
+        elif how == ENDED_MODEL_MISSING:
+            self._model_missing(message)
+        elif how == ENDED_OUT_OF_DOMAIN:
+            self.statusBar().showMessage("Not analysed: the model cannot judge this slide.", 15000)
+            if not self.interactive:
+                self.report_error("Outside the model's domain",
+                                  f"{message} To analyse it anyway, use --allow-out-of-domain.")
+            else:
+                self.out_of_domain_dialog = ask_out_of_domain(
+                    self, message, functools.partial(self._analyse_anyway, self.session))
+        elif how == ENDED_NO_TILES:
+            self.statusBar().showMessage(f"Nothing to analyse: {message}", 15000)
+            self.report_error("Nothing to analyse", message)
+        self.analysis_finished.emit(how)
 
-    def _on_scheduler_ready(self, job_id: int, scheduler: TileScheduler) -> None:
-        if job_id == self._analysis_job:
-            self.scheduler = scheduler
-            self.prioritise_visible_tiles()
+    def _analyse_anyway(self, session: SlideSession) -> None:
+        if session is self.session:
+            session.out_of_domain_allowed = True
+            self.run_analysis()
 
-    def _on_batch(self, job_id: int, update: BatchUpdate) -> None:
-        if job_id != self._analysis_job or self.result is None:
-            return
-        if len(update.indices):
-            self.result.set_batch(update.indices, update.probs)
-        for i, msg in update.failed:
-            self.result.set_failed(i, msg)
-        self.progress.update_progress(update.done, update.total, update.elapsed_s)
-        if not self._refresh_timer.isActive():
-            self._refresh_timer.start()
+    def _on_background_ended(self, path: str, outcome: str) -> None:
+        what = {"done": "finished; reopen the slide to see it"}.get(outcome, f"ended ({outcome})")
+        self.statusBar().showMessage(f"The analysis of {Path(path).name} in the background {what}.", 15000)
+        self._update_actions()
 
-    def _on_patch_results(self, job_id: int, results: list[Any]) -> None:
-        if job_id == self._patch_job:
-            self.gallery.add_results(results)
-
-    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
-        if job_id == self._patch_job:
-            self.progress.update_progress(done, total, elapsed)
-
-    def _on_job_finished(self, job_id: int, status: str, payload: object) -> None:
-        if job_id == self._analysis_job:
-            self._analysis_job = 0
-            self.scheduler = None
-            if isinstance(payload, SlideOutcome) and self.result is not None and self.plan is not None:
-                self.result.probs[...] = payload.probs
-                self.result.status[...] = payload.status
-                self.result.errors = dict(payload.errors)
-            self._refresh_timer.stop()
-            self.refresh_heatmap()
-            self.progress.finish()
-            self._report_finished(status, payload)
-            self._update_actions()
-            self.analysis_finished.emit(status)
-        elif job_id == self._patch_job:
-            self._patch_job = 0
-            self.progress.finish()
-            n = len(self.gallery.results())
-            took = time.perf_counter() - self._run_started
-            self.statusBar().showMessage(
-                f"Classified {n} patch(es) in {took:.1f} s" if status == STATUS_DONE
-                else f"Classification cancelled after {n} patch(es)", 10000)
-            self._update_actions()
-            self.analysis_finished.emit(status)
-        elif job_id == self._preview_job:
-            self._preview_job = 0
-
-    def _report_finished(self, status: str, payload: object) -> None:
-        r = self.result
-        if r is None:
-            return
-        took = time.perf_counter() - self._run_started
-        if isinstance(payload, SlideOutcome) and payload.from_cache:
-            msg = f"Stored analysis shown ({r.n_tiles:,} tiles; same slide, model and settings)."
-        elif status == STATUS_CANCELLED:
-            msg = (f"Analysis cancelled: {r.n_done:,} of {r.n_tiles:,} tiles done. "
-                   "They are kept; Analyze resumes from there.")
+    def _model_missing(self, message: str) -> None:
+        self.statusBar().showMessage("The model is not on this computer yet.", 10000)  # not "Loading..."
+        if self.interactive:
+            self.show_model_dialog(message)
         else:
-            rate = f", {r.n_tiles / took:.1f} tiles/s" if took > 0 and r.n_tiles else ""
-            msg = f"Analysis finished: {r.n_done:,} tiles in {took:.1f} s{rate}."
-        if r.n_failed:
-            msg += f" {r.n_failed} tile(s) could not be read (see the log)."
-        self.statusBar().showMessage(msg, 15000)
+            self.report_error("Model not available", message)
 
-    def _end_analysis_job(self) -> None:
-        """The analysis job stopped before classifying anything: forget it and free the actions."""
-        self._analysis_job = 0
-        self.scheduler = None
+    # ----- patches ------------------------------------------------------------------------------------------------
+    def classify_patches(self) -> None:
+        paths = self.gallery.paths
+        if not paths:
+            return
+        self.gallery.clear_results()
+        job = self._patch_job = self.host.submit(PatchJob(tuple(paths), self._model_request(),
+                                                          workers=self.settings.get("analysis/workers")))
+        job.patch_results.connect(self.gallery.add_results)
+        job.progress.connect(self.progress.update_progress)
+        job.finished.connect(self._on_patches_finished)
+        job.failed.connect(self._on_patches_failed)
+        job.model_missing.connect(self._on_patches_model_missing)
+        self._pending_after_model = "patches"
+        self._run_started = time.perf_counter()
+        self.progress.start("Classifying", "patches", total=len(paths))
+        self._update_actions()
+
+    def _end_patch_job(self) -> None:
+        self._patch_job = None
         self.progress.finish()
         self._update_actions()
 
-    def _on_out_of_domain(self, job_id: int, message: str) -> None:
-        """The domain check refused the slide: say why, and offer to analyse it anyway."""
-        if job_id != self._analysis_job:
-            return
-        self._end_analysis_job()
-        self.statusBar().showMessage("Not analysed: the model cannot judge this slide.", 15000)
-        if not self.interactive:
-            self.report_error("Outside the model's domain", f"{message} To analyse it anyway, use --allow-out-of-domain.")
-            self.analysis_finished.emit("out-of-domain")
-            return
-        self.analysis_finished.emit("out-of-domain")
-        session = self.session
-        box = QMessageBox(QMessageBox.Icon.Warning, "The model cannot judge this slide",
-                          "This slide is outside what the model was trained on, so its classes would mean nothing.",
-                          QMessageBox.StandardButton.Cancel, self)
-        box.setObjectName("out_of_domain_dialog")
-        box.setInformativeText(f"{message}\n\nIf you analyse it anyway, the summary, exports and report say so.")
-        anyway = box.addButton("Analyze Anyway", QMessageBox.ButtonRole.AcceptRole)
-        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.setWindowModality(Qt.WindowModality.WindowModal)
+    def _on_patches_finished(self, status: str, payload: object) -> None:
+        self._end_patch_job()
+        n = len(self.gallery.results())
+        took = time.perf_counter() - self._run_started
+        self.statusBar().showMessage(f"Classified {n} patch(es) in {took:.1f} s" if status == STATUS_DONE
+                                     else f"Classification cancelled after {n} patch(es)", 10000)
+        self.analysis_finished.emit(status)
 
-        def answered() -> None:
-            if box.clickedButton() is anyway and session is not None and session is self.session:
-                session.out_of_domain_allowed = True
-                self.run_analysis()
-
-        box.finished.connect(answered)
-        self.out_of_domain_dialog = box
-        box.open()
-
-    def _on_no_tiles(self, job_id: int, reason: str) -> None:
-        """The plan keeps no tile: say why, as a notice rather than a failure."""
-        if job_id != self._analysis_job:
-            return
-        self._end_analysis_job()
-        self.statusBar().showMessage(f"Nothing to analyse: {reason}", 15000)
-        self.report_error("Nothing to analyse", reason)
-        self.analysis_finished.emit("no-tiles")
-
-    def _on_job_failed(self, job_id: int, message: str, details: str) -> None:
-        if job_id not in (self._analysis_job, self._patch_job, self._preview_job):
-            return
-        if job_id == self._preview_job:
-            self._preview_job = 0
-            if self._awaiting_confirm:
-                self._dismiss_banner()
-            self.report_error("Cannot preview the analysis", message, details)
-            return
-        self._analysis_job = self._patch_job = 0
-        self.scheduler = None
-        self.progress.finish()
-        self._update_actions()
+    def _on_patches_failed(self, message: str, details: str) -> None:
+        self._end_patch_job()
         self.report_error("Analysis failed", message, details)
-        self.analysis_finished.emit("failed")
+        self.analysis_finished.emit(ENDED_FAILED)
+
+    def _on_patches_model_missing(self, message: str) -> None:
+        self._end_patch_job()
+        self.analysis_finished.emit(ENDED_MODEL_MISSING)
+        self._model_missing(message)
+
+    # ----- model and device ---------------------------------------------------------------------------------------
+    def _on_device(self, info: DeviceInfo) -> None:
+        warning = info.note if (info.fell_back or not info.is_gpu) else ""
+        self.device_label.set_device(info.description, warning)
+        if info.fell_back:
+            self.statusBar().showMessage(f"Running on the CPU: {info.note}", 10000)
+
+    def _on_model_ready(self, profile: ModelProfile) -> None:
+        self.profile = profile
+        self._use_classes(profile.class_names, profile.class_colors)
+
+    def _use_classes(self, names: tuple[str, ...], default_colors: tuple[str, ...]) -> None:
+        """A model with other classes than shown: new legend rows, keeping the other controls."""
+        if names == self.style_.class_names:
+            return
+        colors = self.settings.class_colors(tuple(names), tuple(default_colors))
+        self.annotation_ctl.set_model_classes(tuple(names), tuple(colors))
+        self.overlay_panel.set_style(OverlayStyle.for_classes(tuple(names), colors).replace(
+            opacity=self.style_.opacity, alpha_by_confidence=self.style_.alpha_by_confidence,
+            min_confidence=self.style_.min_confidence, show=self.style_.show))
+
+    def show_model_dialog(self, message: str) -> None:
+        from chaoyang_desktop.gui.model_dialog import ModelDialog
+
+        repo = self._model_request().spec or None
+        from chaoyang_desktop.core.model_source import looks_like_repo_id
+        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+
+        dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.model_chosen.connect(self._on_model_chosen)
+        self.model_dialog = dialog
+        dialog.open()
+
+    def _on_model_chosen(self, spec: str) -> None:
+        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+
+        self._model_spec = None if spec == DEFAULT_MODEL_ID else spec
+        self.settings.set("model/spec", "" if spec == DEFAULT_MODEL_ID else spec)
+        self._model_request_override = None
+        self.statusBar().showMessage(f"Model: {spec}", 8000)
+        again = self._pending_after_model
+        if again == "slide" and self.slide is not None:
+            self.run_analysis()
+        elif again == "patches" and self.stack.currentIndex() == PAGE_GALLERY:
+            self.classify_patches()
+        elif again == "evaluate":
+            self.evaluator.retry()
 
     # ----- live heatmap --------------------------------------------------------------------------------------------
     def refresh_heatmap(self) -> None:
@@ -1108,7 +1023,7 @@ class MainWindow(QMainWindow):
         hm, cnt = r.heatmap()
         pending = None
         waiting = r.status == TILE_PENDING
-        if np.any(waiting) and self._analysis_job:
+        if np.any(waiting) and self.analysis.running:
             pending = pending_cells(r.grid, r.t_col[waiting], r.t_row[waiting])
         self.layer.set_cells(hm, cnt, pending)
         self.layer.set_style(self.style_)
@@ -1126,7 +1041,7 @@ class MainWindow(QMainWindow):
         # Huge slides with overlapping tiles take longer to summarise: then refresh less often, so
         # the GUI thread stays mostly idle (at most a fifth of its time goes here).
         took_ms = 1000.0 * (time.perf_counter() - started)
-        self._refresh_timer.setInterval(max(REFRESH_MS, min(5000, round(5 * took_ms))))
+        self.analysis.pace_refresh(max(REFRESH_MS, min(5000, round(5 * took_ms))))
         self.heatmap_refreshed.emit()
 
     def _on_style_changed(self, style: OverlayStyle) -> None:
@@ -1155,26 +1070,10 @@ class MainWindow(QMainWindow):
 
     def visible_pending_tiles(self) -> np.ndarray:
         """Indices of pending tiles that intersect the view, nearest to its centre first."""
-        r = self.result
-        if r is None:
-            return np.empty(0, dtype=np.int64)
-        x0, y0, x1, y1 = self.slide_view.state.visible_l0_rect()
-        rects = r.rects()
-        hit = ((rects[:, 0] < x1) & (rects[:, 0] + rects[:, 2] > x0) & (rects[:, 1] < y1)
-               & (rects[:, 1] + rects[:, 3] > y0) & (r.status == TILE_PENDING))
-        idx = np.flatnonzero(hit)
-        if len(idx) == 0:
-            return idx
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        d = (rects[idx, 0] + rects[idx, 2] / 2 - cx) ** 2 + (rects[idx, 1] + rects[idx, 3] / 2 - cy) ** 2
-        return idx[np.argsort(d, kind="stable")]
+        return self.analysis.visible_pending_tiles(self.slide_view.state.visible_l0_rect())
 
     def prioritise_visible_tiles(self) -> None:
-        if self.scheduler is None:
-            return
-        idx = self.visible_pending_tiles()
-        if len(idx):
-            self.scheduler.prioritise(idx.tolist())
+        self.analysis.prioritise(self.slide_view.state.visible_l0_rect())
 
     # ----- regions and annotations ------------------------------------------------------------------------------
     def set_roi_points(self, points: np.ndarray) -> None:
@@ -1208,7 +1107,7 @@ class MainWindow(QMainWindow):
         self.slide_view.set_roi([])
         self.preview_plan = None
         showing_region = self.result is not None and self.result.provenance.roi_digest is not None
-        if showing_region and not self._analysis_job:
+        if showing_region and not self.analysis.running:
             # A region-only heatmap without its outline would look like a partial analysis.
             self._show_no_result()
             self.request_preview(lookup_cache=True)  # the whole slide's stored analysis, if any
@@ -1219,7 +1118,7 @@ class MainWindow(QMainWindow):
 
     def show_analysis_of(self, roi: Roi | None) -> None:
         """Show the analysis of the whole slide (None) or of a region drawn on it, stored or not yet run."""
-        if self._analysis_job and self.host.is_busy():
+        if self.analysis.running:
             self.statusBar().showMessage("An analysis is running: wait for it, or cancel it, to switch.", 8000)
             self._refresh_analyses_panel()
             return
@@ -1344,13 +1243,21 @@ class MainWindow(QMainWindow):
         self.evaluator.update_actions()
         self._update_minimap_visibility()
 
-    def user_job_running(self) -> bool:
+    def _stop_background_jobs(self) -> None:
+        for handle in self.host.running_jobs():
+            if handle.background:
+                handle.background = False
+                handle.cancel()
+
+    def user_job_running(self, foreground: bool = False) -> bool:
         """An analysis, a patch classification, an export or an evaluation holds the worker.
 
         Exports and evaluations wait for these rather than replacing them (the worker runs one job
         at a time, and a new job cancels the current one).
         """
-        return bool(self._analysis_job or self._patch_job or self.exporter.running or self.evaluator.running)
+        background = not foreground and any(h.background for h in self.host.running_jobs())
+        return bool(self.analysis.running or self._patch_job or background or self.exporter.running
+                    or self.evaluator.running)
 
     def report_error(self, title: str, message: str, details: str = "") -> None:
         """Show the engine's message in a dialog (or only record it in scripted mode)."""
@@ -1414,7 +1321,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.set_window_state(self.saveGeometry(), self.saveState())
         self.settings.sync()
-        self._refresh_timer.stop()
+        self.analysis.leave()
         self._prioritise_timer.stop()
         self.hide()  # the window goes away at once; the worker may finish its current batch
         self.host.shutdown()

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
 from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, DownloadJob, WorkerHost
+from chaoyang_desktop.gui.job_handle import JobHandle
 
 
 def _megabytes(n: int) -> str:
@@ -44,7 +45,7 @@ class ModelDialog(QDialog):
         self.setMinimumWidth(560)
         self._host = host
         self._repo_id = repo_id
-        self._job = 0
+        self._job: JobHandle | None = None
         layout = QVBoxLayout(self)
         head = QLabel(f"<b>The classification model is not on this computer yet.</b><br>{message}")
         head.setWordWrap(True)
@@ -78,22 +79,20 @@ class ModelDialog(QDialog):
         self.download_button.clicked.connect(self.start_download)
         self.folder_button.clicked.connect(self._browse)
         self.cancel_button.clicked.connect(self._cancel)
-        host.progress_changed.connect(self._on_progress)
-        host.job_finished.connect(self._on_finished)
-        host.job_failed.connect(self._on_failed)
 
     # ----- download ---------------------------------------------------------------------------------
     def start_download(self) -> None:
-        self._job = self._host.submit(DownloadJob(self._repo_id))
+        self._job = job = self._host.submit(DownloadJob(self._repo_id))
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
         self.download_button.setEnabled(False)
         self.folder_button.setEnabled(False)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.status.setText("Connecting to the Hugging Face hub\u2026")
 
-    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
-        if job_id != self._job:
-            return
+    def _on_progress(self, done: int, total: int, elapsed: float) -> None:
         if total > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(round(1000 * done / total))
@@ -101,10 +100,8 @@ class ModelDialog(QDialog):
             self.status.setText(f"{_megabytes(done)} of {_megabytes(total)}"
                                 + (f" \u00b7 {rate / 1e6:.1f} MB/s" if rate else ""))
 
-    def _on_finished(self, job_id: int, status: str, payload: object) -> None:
-        if job_id != self._job:
-            return
-        self._job = 0
+    def _on_finished(self, status: str, payload: object) -> None:
+        self._job = None
         if status == STATUS_DONE:
             self.status.setText("Downloaded.")
             self.model_chosen.emit(self._repo_id)
@@ -112,10 +109,8 @@ class ModelDialog(QDialog):
         else:
             self._reset("Download cancelled.")
 
-    def _on_failed(self, job_id: int, message: str, details: str) -> None:
-        if job_id != self._job:
-            return
-        self._job = 0
+    def _on_failed(self, message: str, details: str) -> None:
+        self._job = None
         self._reset(message)
 
     def _reset(self, text: str) -> None:
@@ -125,15 +120,15 @@ class ModelDialog(QDialog):
         self.status.setText(text)
 
     def _cancel(self) -> None:
-        if self._job:
-            self._host.cancel(self._job)
+        if self._job is not None:
+            self._job.cancel()
             self.status.setText("Cancelling\u2026")
         else:
             self.reject()
 
     def reject(self) -> None:
-        if self._job:
-            self._host.cancel(self._job)
+        if self._job is not None:
+            self._job.cancel()
         super().reject()
 
     # ----- local folder ----------------------------------------------------------------------------------

@@ -52,6 +52,7 @@ from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, OverlayStyle
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.results import AnalysisResult
+    from chaoyang_desktop.gui.job_handle import JobHandle
     from chaoyang_desktop.gui.main_window import MainWindow
 
 #: Whole-slide heatmap sizes offered (longest side in pixels); capped at the slide's own size.
@@ -255,7 +256,7 @@ class SlideExporter(QObject):
 
     def __init__(self, window: MainWindow) -> None:
         super().__init__(window)  # the window owns this; no reference back, so no cycle to collect
-        self._job = 0
+        self._job: JobHandle | None = None
         self._job_kind = ""
         self._partial = False
         self.last_path: str | None = None
@@ -280,16 +281,11 @@ class SlideExporter(QObject):
         self.open_folder_button.clicked.connect(self.open_last_folder)
         self._hide_button = QTimer(self, singleShot=True, interval=OPEN_FOLDER_MS)
         self._hide_button.timeout.connect(self.open_folder_button.hide)
-        host = window.host
-        host.job_started.connect(self._on_job_started)
-        host.progress_changed.connect(self._on_progress)
-        host.job_finished.connect(self._on_finished)
-        host.job_failed.connect(self._on_failed)
 
     # ----- state -----------------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return bool(self._job)
+        return self._job is not None
 
     def exportable(self) -> AnalysisResult | None:
         """The open slide's result when it has at least one classified tile, else None."""
@@ -322,14 +318,14 @@ class SlideExporter(QObject):
         path, _ = QFileDialog.getSaveFileName(w, title, default_export_path(w.slide_path, kind), filters)
         return with_suffix(path, kind) if path else None
 
-    def export(self, kind: str, path: str | None = None) -> int:
-        """Ask where (unless ``path``) and start the export; returns the job id (0: none started yet).
+    def export(self, kind: str, path: str | None = None) -> bool:
+        """Ask where (unless ``path``) and start the export; True when the export started (False: not, or not yet).
 
         The heatmap first asks what to export in a window-modal dialog that does not block the
         event loop; the export goes on when it is accepted.
         """
         if self.exportable() is None or self.window.user_job_running():
-            return 0
+            return False
         if kind == EXPORT_HEATMAP:
             if self.heatmap_choice is not None:
                 return self._export(kind, path, *self.heatmap_choice)
@@ -342,21 +338,20 @@ class SlideExporter(QObject):
                                                          dialog.legend.isChecked()))
             self.heatmap_dialog = dialog
             dialog.open()
-            return 0
+            return False
         return self._export(kind, path)
 
     def _export(self, kind: str, path: str | None, whole: bool = True, side: int = HEATMAP_DEFAULT_SIDE,
-                legend: bool = True) -> int:
+                legend: bool = True) -> bool:
         result = self.exportable()
         if result is None or self.window.user_job_running():
-            return 0
+            return False
         if path is None:
             path = self.ask_path(kind)
             if not path:
-                return 0
+                return False
         if kind == EXPORT_HEATMAP and not whole:
-            self.save_current_view(path, legend)
-            return 0
+            return self.save_current_view(path, legend)
         return self._submit(kind, path, result, max_side=side, legend=legend)
 
     def _roi_of(self, result: AnalysisResult) -> Any:
@@ -365,7 +360,7 @@ class SlideExporter(QObject):
         session = self.window.session
         return session.region_by_digest(digest) if session is not None else None
 
-    def _submit(self, kind: str, path: str, result: AnalysisResult, *, max_side: int, legend: bool) -> int:
+    def _submit(self, kind: str, path: str, result: AnalysisResult, *, max_side: int, legend: bool) -> bool:
         from chaoyang_desktop.gui.main_window import NOMINAL_MPP
 
         w = self.window
@@ -378,7 +373,11 @@ class SlideExporter(QObject):
                         annotations=w.session.annotation_list(),
                         thumbnail=None if thumb is None else np.array(thumb, copy=True), max_side=max_side,
                         alpha=float(style.opacity), alpha_by_confidence=bool(style.alpha_by_confidence), legend=legend)
-        self._job = w.host.submit(job)
+        self._job = handle = w.host.submit(job)
+        handle.replaced.connect(self._on_replaced)
+        handle.progress.connect(self._on_progress)
+        handle.finished.connect(self._on_finished)
+        handle.failed.connect(self._on_failed)
         self._job_kind = kind
         self._partial = not result.complete
         noun = _FORMATS[kind][4]
@@ -386,7 +385,7 @@ class SlideExporter(QObject):
                          "tiles" if kind == EXPORT_REPORT else "")
         w.statusBar().showMessage(f"Writing {path}\u2026")
         w._update_actions()  # noqa: SLF001
-        return self._job
+        return True
 
     def save_current_view(self, path: str, legend: bool = True) -> bool:
         """Save what the slide view paints now (minimap left out), with the legend when the overlay is on."""
@@ -419,31 +418,31 @@ class SlideExporter(QObject):
         return True
 
     def cancel(self) -> None:
-        if self._job:
-            self.window.host.cancel(self._job)
+        if self._job is not None:
+            self._job.cancel()
             self.window.progress.set_cancelling()
 
     # ----- worker signals -------------------------------------------------------------------------------
-    def _on_job_started(self, job_id: int, kind: str) -> None:
-        if self._job and job_id != self._job:
-            # Another job replaced ours (a slide was opened): the host drops our signals from now on.
+    def _on_replaced(self) -> None:
+        if self._job is not None:
+            # Another job replaced ours (a slide was opened): nothing more of ours is listened to.
             kind_ = self._job_kind
             self._end()
             self.window.statusBar().showMessage("Export cancelled; no file was written.", 8000)
             self.export_finished.emit(kind_, "cancelled", "")
 
-    def _on_progress(self, job_id: int, done: int, total: int, elapsed: float) -> None:
-        if job_id == self._job and job_id and total > 0:
+    def _on_progress(self, done: int, total: int, elapsed: float) -> None:
+        if total > 0:
             self.window.progress.update_progress(done, total, elapsed)
 
     def _end(self) -> None:
-        self._job = 0
+        if self._job is not None:
+            self._job.detach()
+        self._job = None
         self.window.progress.finish()
         self.window._update_actions()  # noqa: SLF001
 
-    def _on_finished(self, job_id: int, status: str, payload: object) -> None:
-        if job_id != self._job or not job_id:
-            return
+    def _on_finished(self, status: str, payload: object) -> None:
         kind = self._job_kind
         self._end()
         if status == STATUS_DONE and isinstance(payload, ExportDone):
@@ -452,9 +451,7 @@ class SlideExporter(QObject):
             self.window.statusBar().showMessage("Export cancelled; no file was written.", 10000)
             self.export_finished.emit(kind, "cancelled", "")
 
-    def _on_failed(self, job_id: int, message: str, details: str) -> None:
-        if job_id != self._job or not job_id:
-            return
+    def _on_failed(self, message: str, details: str) -> None:
         kind = self._job_kind
         self._end()
         self._failed(kind, "", message, details)

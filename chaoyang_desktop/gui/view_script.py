@@ -87,7 +87,7 @@ class ViewScript(QObject):
     def _is_painted(self) -> bool:
         w = self.window
         if w.stack.currentIndex() == PAGE_SLIDE:
-            return w.slide_view.is_idle() and not w._refresh_timer.isActive()  # noqa: SLF001
+            return w.slide_view.is_idle() and not w.analysis.refresh_pending()
         if w.stack.currentIndex() == PAGE_GALLERY:
             w.gallery.view.viewport().repaint()  # paints, and so asks for the visible thumbnails
             return w.gallery.reader.pending() == 0

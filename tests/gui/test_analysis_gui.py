@@ -346,7 +346,7 @@ def test_a_stale_jobs_signals_are_dropped(qtbot, make_window, cmu_slide) -> None
     open_slide_in(qtbot, window, cmu_slide)
     with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
         window.run_analysis(fresh=True)
-    old = window.host.current_job
+    old = window.host.current.id
     seen: list[int] = []
     window.host.batch_ready.connect(lambda jid, u: seen.append(jid))
     window.analysis_request = lambda: dataclasses.replace(  # type: ignore[method-assign]
@@ -512,3 +512,31 @@ def test_regions_are_reopened_with_their_slide(qtbot, make_window, cmu_slide) ->
         second.analyses_panel.choose(1)
     assert second.result.provenance.roi_digest == region.provenance.roi_digest
     np.testing.assert_array_equal(second.result.probs, region.probs)
+
+
+def test_a_run_can_go_on_in_the_background(qtbot, make_window, cmu_slide, test_data: Path,
+                                           slow_model) -> None:  # type: ignore[no-untyped-def]
+    window = make_window(analysis_overrides={"tile_um": 128.0})
+    window.settings.set("ui/ask_before_stopping_a_run", True)
+    open_slide_in(qtbot, window, cmu_slide)
+    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
+        window.run_analysis(fresh=True)
+    other = str(test_data / "images" / "CMU-1-Small-Region_full.jpg")
+    assert window.open_paths([other])
+    box = window.leave_run_dialog
+    next(b for b in box.buttons() if b.text() == "Open, Keep Running in Background").click()
+    # The other slide is on screen with nothing of the first one's analysis...
+    assert window.slide_path == other and window.result is None and window.slide_view.heatmap is None
+    (job,) = [h for h in window.host.running_jobs() if h.background]
+    assert job.job.path == str(cmu_slide)
+    shown: list[object] = []
+    window.heatmap_refreshed.connect(lambda: shown.append(window.result))
+    # ...while the first one finishes in the background, and says so.
+    qtbot.waitUntil(lambda: not window.host.running_jobs(), timeout=90000)
+    assert job.outcome == "done"
+    assert "in the background finished" in window.statusBar().currentMessage()
+    assert all(r is None or r.provenance.slide_path == other for r in shown)
+    # Reopened, the first slide shows its finished analysis, from the store.
+    open_slide_in(qtbot, window, cmu_slide)
+    qtbot.waitUntil(lambda: window.result is not None, timeout=20000)
+    assert window.result.complete and window.result.provenance.slide_path == str(cmu_slide)
