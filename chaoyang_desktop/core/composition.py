@@ -4,9 +4,12 @@ The numbers mean what :meth:`AnalysisResult.summary`'s ``classes`` mean, restric
 annotation, and are rounded the same way, so an annotation covering the whole slide gives the
 slide's composition to the digit:
 
-- Areas (``analysed_area_mm2``, per class ``area_mm2`` and ``percent``) come from the heatmap
-  cells whose centre lies inside the annotation: its :class:`Roi` rasterised on the heatmap
-  grid, one mask pixel per cell. Cell areas are clipped to the slide (:meth:`GridSpec.cell_areas_l0`).
+- Areas (``analysed_area_mm2``, per class ``area_mm2`` and ``percent``) weigh each analysed
+  heatmap cell by the share of it the annotation covers: its :class:`Roi` rasterised at
+  ``SUBSAMPLES`` x ``SUBSAMPLES`` points per cell (of those inside the slide). So an
+  annotation smaller than a cell still gets the class of the cells it lies on, and one that
+  covers the slide gets the slide's areas (cell areas are clipped to the slide,
+  :meth:`GridSpec.cell_areas_l0`).
 - Tile counts and mean confidences come from the done tiles whose rectangle's centre lies
   inside; tiles partly inside count wholly or not at all, as the cells do.
 """
@@ -21,6 +24,26 @@ import numpy as np
 
 from chaoyang_desktop.core.annotations import Annotation
 from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.tiling import GridSpec
+
+#: Sample points per side of a heatmap cell when measuring how much of it an annotation covers.
+SUBSAMPLES = 4
+
+
+def cell_coverage(annotation: Annotation, grid: GridSpec) -> np.ndarray:
+    """Share (0..1) of each heatmap cell's part inside the slide that the annotation covers."""
+    n = SUBSAMPLES
+    rows, cols = grid.hm_rows, grid.hm_cols
+    step = grid.l0_stride / n
+    inside = annotation.roi().rasterize(cols * n, rows * n, step, step)
+    # Sample points past the slide's edge do not count: edge cells are clipped to the slide.
+    l0_x = (np.arange(cols * n) + 0.5) * step
+    l0_y = (np.arange(rows * n) + 0.5) * step
+    on_slide = (l0_y[:, None] < grid.l0_height) & (l0_x[None, :] < grid.l0_width)
+    hits = (inside & on_slide).reshape(rows, n, cols, n).sum(axis=(1, 3))
+    total = on_slide.reshape(rows, n, cols, n).sum(axis=(1, 3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, hits / np.maximum(total, 1), 0.0)
 
 
 @dataclass(frozen=True)
@@ -33,7 +56,7 @@ class AnnotationComposition:
             by its position from 1).
         class_name: The annotation's own classification, or None.
         area_mm2: The annotation's area (whether analysed or not).
-        analysed_area_mm2: Area of the analysed heatmap cells inside it.
+        analysed_area_mm2: Analysed area inside it (each cell weighed by the share covered).
         tiles: Done tiles whose centre is inside.
         classes: Per model class ``name, color, tiles, area_mm2, percent, mean_confidence``
             (percent of ``analysed_area_mm2``; mean confidence None without tiles).
@@ -81,14 +104,13 @@ def annotation_compositions(result: AnalysisResult, annotations: Sequence[Annota
 
     out = []
     for i, annotation in enumerate(annotations):
-        hm_inside = annotation.roi().rasterize(grid.hm_cols, grid.hm_rows, grid.l0_stride, grid.l0_stride)
-        analysed = covered & hm_inside
-        total_mm2 = float(cell_mm2[analysed].sum())
+        covered_mm2 = np.where(covered, cell_coverage(annotation, grid) * cell_mm2, 0.0)
+        total_mm2 = float(covered_mm2.sum())
         tiles_inside = done & annotation.contains_points(l0_centres)
         classes = []
         for k, name in enumerate(result.class_names):
             sel = tiles_inside & (labels == k)
-            area = float(cell_mm2[analysed & (hm_labels == k)].sum())
+            area = float(covered_mm2[hm_labels == k].sum())
             classes.append(
                 {
                     "name": name,

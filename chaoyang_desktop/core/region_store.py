@@ -3,7 +3,8 @@
 Keyed by the slide's content fingerprint, not its path: a slide that is moved or renamed keeps
 its regions, and a file name (which may identify a patient) is never written here. Each slide's
 regions are one JSON file: a list of QuPath-style GeoJSON FeatureCollections, in the order they
-were drawn, written atomically.
+were drawn, written atomically; each carries the region's name (the annotations it was made of)
+as a ``name`` member.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class RegionStore:
         if not path.is_file():
             return []
         try:
-            return [Roi.from_geojson(doc, source="drawn") for doc in json.loads(path.read_text(encoding="utf-8"))]
+            docs = json.loads(path.read_text(encoding="utf-8"))
+            return [Roi.from_geojson(doc, source=str(doc.get("name") or "drawn")) for doc in docs]
         except (OSError, ValueError, TypeError, ChaoyangError) as exc:
             log.warning("Ignoring the unreadable regions file %s: %s", path, exc)
             return []
@@ -46,6 +48,7 @@ class RegionStore:
         """Replace the slide's regions; a failure to write costs only their memory across sessions."""
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            write_text(self._file(fingerprint), json.dumps([r.to_geojson() for r in regions], indent=1) + "\n")
+            docs = [dict(r.to_geojson(), name=r.source) for r in regions]  # a foreign member: the region's name
+            write_text(self._file(fingerprint), json.dumps(docs, indent=1) + "\n")
         except (OSError, ChaoyangError) as exc:
             log.warning("Could not save the regions of this slide (%s); they last for this session only.", exc)

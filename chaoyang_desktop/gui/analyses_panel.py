@@ -46,7 +46,8 @@ class AnalysesPanel(QWidget):
         entries: list[tuple[str, Roi | None]] = [("Whole slide", None)]
         for i, roi in enumerate(regions, 1):
             area = f" ({roi.area_l0() * mm2_per_l0px:.3f} mm\u00b2)" if mm2_per_l0px else ""
-            entries.append((f"Region {i}{area}", roi))
+            name = roi.source if roi.source and roi.source != "drawn" else f"Region {i}"
+            entries.append((f"{name}{area}", roi))
         for text, roi in entries:
             item = QListWidgetItem(text)
             item.setData(REGION_ROLE, roi)

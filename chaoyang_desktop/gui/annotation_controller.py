@@ -27,12 +27,14 @@ from chaoyang_desktop.core.annotations import (
 )
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.gui.annotation_tools import (
+    BOX_SHAPES,
     MODE_ELLIPSE,
     MODE_FREEHAND,
     MODE_PAN,
     MODE_POLYGON,
     MODE_RECT,
     MODE_RULER,
+    AnnotationTools,
     Drawn,
     format_length,
 )
@@ -96,7 +98,7 @@ class AnnotationController(QObject):
             act = QAction(text, parent)
             if shortcut is not None:
                 keys = shortcut if isinstance(shortcut, list) else [shortcut]
-                act.setShortcuts([QKeySequence(k) for k in keys])
+                act.setShortcuts([k if isinstance(k, QKeySequence) else QKeySequence(k) for k in keys])
             act.setCheckable(checkable)
             if tip:
                 act.setToolTip(tip)
@@ -116,7 +118,10 @@ class AnnotationController(QObject):
         self.tool_actions = {MODE_RECT: self.act_rect, MODE_ELLIPSE: self.act_ellipse, MODE_POLYGON: self.act_poly,
                              MODE_FREEHAND: self.act_freehand, MODE_RULER: self.act_ruler}
         self.act_undo = action("&Undo", self.undo, QKeySequence.StandardKey.Undo)
-        self.act_redo = action("&Redo", self.redo, [QKeySequence.StandardKey.Redo, "Ctrl+Shift+Z"])
+        # The platform's Redo keys, plus the two common ones it may lack (X11: Ctrl+Shift+Z only).
+        redo_keys = QKeySequence.keyBindings(QKeySequence.StandardKey.Redo)
+        redo_keys += [QKeySequence(k) for k in ("Ctrl+Y", "Ctrl+Shift+Z") if QKeySequence(k) not in redo_keys]
+        self.act_redo = action("&Redo", self.redo, redo_keys)
         self.act_delete = action("&Delete Annotation", self.delete_at_cursor, [QKeySequence.StandardKey.Delete],
                                  tip="Delete the corner under the cursor, or the selected annotations (Delete)")
         self.act_select_none = action("Select &None", lambda: self.select(()), tip="Deselect every annotation")
@@ -188,15 +193,21 @@ class AnnotationController(QObject):
         if s is None:
             return
         (x0, y0), (x1, y1) = drawn.l0_points[0], drawn.l0_points[-1]
+        # Named when drawn, so the name stays when others are deleted and goes into the exports.
+        taken = {a.name for a in s.annotation_list()}
+        n = len(s.annotation_list()) + 1
+        while f"{drawn.shape.capitalize()} {n}" in taken:
+            n += 1
+        name = f"{drawn.shape.capitalize()} {n}"
         try:
             if drawn.shape == MODE_RECT:
-                ann = Annotation.rectangle(x0, y0, x1, y1)
+                ann = Annotation.rectangle(x0, y0, x1, y1, name=name)
             elif drawn.shape == MODE_ELLIPSE:
-                ann = Annotation.ellipse(x0, y0, x1, y1)
+                ann = Annotation.ellipse(x0, y0, x1, y1, name=name)
             elif drawn.shape == MODE_FREEHAND:
-                ann = Annotation.freehand(drawn.l0_points)
+                ann = Annotation.freehand(drawn.l0_points, name=name)
             else:
-                ann = Annotation.polygon(drawn.l0_points)
+                ann = Annotation.polygon(drawn.l0_points, name=name)
         except ChaoyangError as exc:
             self.message.emit(str(exc), 10000)
             return
@@ -206,8 +217,8 @@ class AnnotationController(QObject):
         s.select([ann.uid])
         mpp = s.slide.mpp
         area = f" ({ann.area_l0() * (mpp / 1000.0) ** 2:.3f} mm\u00b2)" if mpp else ""
-        self.message.emit(f"{drawn.shape.capitalize()} drawn{area}. Analyze classifies the tissue inside the "
-                          "selected annotations; name and class it in the Annotations panel.", 10000)
+        self.message.emit(f"{name} drawn{area}. Analyze classifies the tissue inside the selected annotations; "
+                          "rename and classify it in the Annotations panel.", 10000)
         self.target_drawn.emit(ann.roi())
 
     def draw(self, shape: str, l0_points: object) -> None:
@@ -266,7 +277,9 @@ class AnnotationController(QObject):
         self._replace(uid, lambda a: a.moved(l0_dx, l0_dy), "Move Annotation")
 
     def _on_vertex_moved(self, uid: str, index: int, l0_x: float, l0_y: float) -> None:
-        self._replace(uid, lambda a: a.with_vertex(index, l0_x, l0_y), "Move Vertex")
+        ann = self.session.annotations.by_uid(uid) if self.session is not None else None
+        label = "Resize Annotation" if ann is not None and ann.shape in BOX_SHAPES else "Move Vertex"
+        self._replace(uid, lambda a: AnnotationTools.edited(a, index, l0_x, l0_y), label)
 
     def _on_renamed(self, uid: str, name: str) -> None:
         self._replace(uid, lambda a: a.renamed(name), "Rename Annotation")
@@ -291,7 +304,8 @@ class AnnotationController(QObject):
         """Delete: the corner under the cursor when there is one, else the selected annotations."""
         pos = self.view.mapFromGlobal(QCursor.pos())
         vertex = self.view.tools.hovered_vertex(pos.toPointF())
-        if vertex is not None:
+        ann = self.session.annotations.by_uid(vertex[0]) if vertex is not None and self.session is not None else None
+        if vertex is not None and ann is not None and ann.shape not in BOX_SHAPES:
             self._replace(vertex[0], lambda a: a.without_vertex(vertex[1]), "Delete Vertex")
         else:
             self.delete_selected()
@@ -307,8 +321,9 @@ class AnnotationController(QObject):
     # ----- files ----------------------------------------------------------------------------------
     def import_dialog(self) -> None:
         parent = self.parent()
+        start = str(Path(self.session.path).parent) if self.session is not None else ""
         path, _ = QFileDialog.getOpenFileName(parent if isinstance(parent, QWidget) else None,
-                                              "Import annotations", "", "GeoJSON (*.geojson *.json);;All files (*)")
+                                              "Import annotations", start, "GeoJSON (*.geojson *.json);;All files (*)")
         if path:
             self.import_file(path)
 

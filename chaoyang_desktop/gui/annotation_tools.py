@@ -13,6 +13,7 @@ undoable edit of the slide's session. The view paints what it is given.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QPen, QPolygonF
+
+from chaoyang_desktop.core.errors import ChaoyangError
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.annotations import Annotation
@@ -39,9 +42,11 @@ CLOSE_SLOP = 9
 HANDLE_SLOP = 7
 #: Freehand keeps a point once the mouse moved this many screen pixels from the last one.
 FREEHAND_STEP = 2.0
-#: Handles are drawn only on annotations with at most this many vertices (a freehand outline
-#: has hundreds, and its handles would hide it).
-MAX_HANDLES = 300
+#: A polygon shows a handle on each vertex up to this many (an imported outline may have hundreds,
+#: and its handles would hide it). Rectangles and ellipses show the 4 corners of their box, which
+#: resize them; freehand outlines show none (they are moved, not edited point by point).
+MAX_HANDLES = 60
+BOX_SHAPES = ("rectangle", "ellipse")
 #: Outline of an annotation without a class (QuPath's default annotation colour).
 UNCLASSIFIED = QColor(255, 0, 0)
 DRAWING = QColor(255, 235, 59)
@@ -69,7 +74,8 @@ class AnnotationTools(QObject):
     shape_drawn = Signal(object)  # Drawn
     clicked = Signal(float, float, bool)  # level-0 point, additive (Ctrl/Shift held)
     moved = Signal(str, float, float)  # uid, level-0 dx, dy
-    vertex_moved = Signal(str, int, float, float)  # uid, vertex, level-0 x, y
+    #: A handle was dragged: uid, handle index (a vertex, or a box corner), level-0 x, y.
+    vertex_moved = Signal(str, int, float, float)
     measured = Signal(float)  # level-0 length of the ruler line
 
     def __init__(self, state: ViewState, parent: QObject | None = None) -> None:
@@ -107,13 +113,35 @@ class AnnotationTools(QObject):
     def is_drawing(self) -> bool:
         return bool(self._points) or self._box_start is not None or self._ruler_active
 
+    @staticmethod
+    def handles(ann: Annotation) -> np.ndarray:
+        """Level-0 handle points: a box's 4 corners, a polygon's vertices, none for freehand."""
+        if ann.shape in BOX_SHAPES:
+            x0, y0, x1, y1 = ann.bounds()
+            return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64)
+        ring = ann.vertices()
+        if ann.shape == "freehand" or len(ring) > MAX_HANDLES:
+            return np.empty((0, 2))
+        return ring
+
+    @staticmethod
+    def edited(ann: Annotation, handle: int, l0_x: float, l0_y: float) -> Annotation:
+        """The annotation with a handle dragged to a level-0 point (may raise when it loses its area)."""
+        if ann.shape in BOX_SHAPES:
+            corners = AnnotationTools.handles(ann)
+            ox, oy = corners[(handle + 2) % 4]  # the opposite corner stays
+            make = type(ann).rectangle if ann.shape == "rectangle" else type(ann).ellipse
+            box = make(ox, oy, l0_x, l0_y)
+            return dataclasses.replace(ann, polygons=box.polygons)
+        return ann.with_vertex(handle, l0_x, l0_y)
+
     def hovered_vertex(self, pos: QPointF) -> tuple[str, int] | None:
-        """The vertex handle of a selected annotation under a screen point."""
+        """The handle of a selected annotation under a screen point."""
         for ann in self.annotations:
             if ann.uid not in self.selected:
                 continue
-            ring = ann.vertices()
-            if len(ring) > MAX_HANDLES:
+            ring = self.handles(ann)
+            if len(ring) == 0:
                 continue
             sx, sy = self._screen(ring)
             d = np.hypot(sx - pos.x(), sy - pos.y())
@@ -249,60 +277,70 @@ class AnnotationTools(QObject):
         self._paint_drawing(p)
         self._paint_ruler(p)
 
-    def _path(self, ann: Annotation, dx: float = 0.0, dy: float = 0.0,
-              vertex: tuple[int, QPointF] | None = None) -> QPainterPath:
+    def _path(self, ann: Annotation) -> QPainterPath:
         path = QPainterPath()
         path.setFillRule(Qt.FillRule.OddEvenFill)
-        for i, polygon in enumerate(ann.polygons):
-            for j, ring in enumerate((polygon.exterior, *polygon.holes)):
-                if vertex is not None and i == 0 and j == 0:
-                    ring = ring.copy()
-                    ring[vertex[0]] = (vertex[1].x(), vertex[1].y())
-                sx, sy = self._screen(ring + (dx, dy))
+        for polygon in ann.polygons:
+            for ring in (polygon.exterior, *polygon.holes):
+                sx, sy = self._screen(ring)
                 path.addPolygon(QPolygonF([QPointF(x, y) for x, y in zip(sx, sy, strict=True)]))
                 path.closeSubpath()
         return path
 
+    def _being_edited(self, ann: Annotation) -> Annotation:
+        """The annotation as the drag in progress would leave it (itself when not dragged)."""
+        if self._edit is None or self._edit[0] != ann.uid or self._edit_to is None:
+            return ann
+        _, handle, start = self._edit
+        to = self._edit_to
+        try:
+            if handle < 0:
+                return ann.moved(to.x() - start.x(), to.y() - start.y())
+            return self.edited(ann, handle, to.x(), to.y())
+        except (ChaoyangError, IndexError):
+            return ann  # the drag would leave no area: shown where it was, refused on release
+
     def _paint_annotation(self, p: QPainter, ann: Annotation) -> None:
         color = self.colors.get(ann.path_class.name, QColor(*ann.path_class.color)) if ann.path_class else UNCLASSIFIED
         selected = ann.uid in self.selected
-        dx = dy = 0.0
-        vertex = None
-        if self._edit is not None and self._edit[0] == ann.uid and self._edit_to is not None:
-            start = self._edit[2]
-            if self._edit[1] < 0:
-                dx, dy = self._edit_to.x() - start.x(), self._edit_to.y() - start.y()
-            else:
-                vertex = (self._edit[1], self._edit_to)
-        path = self._path(ann, dx, dy, vertex)
-        p.setPen(QPen(QColor(0, 0, 0, 150), 4.0 if selected else 3.0))
+        ann = self._being_edited(ann)
+        path = self._path(ann)
+        p.setPen(QPen(QColor(0, 0, 0, 150), 4.5 if selected else 3.5))
         p.drawPath(path)
-        p.setPen(QPen(color, 2.4 if selected else 1.5))
+        p.setPen(QPen(color, 2.6 if selected else 1.8))
         if selected:
             fill = QColor(color)
             fill.setAlpha(36)
             p.setBrush(fill)
         p.drawPath(path)
         p.setBrush(Qt.BrushStyle.NoBrush)
-        ring = ann.vertices()
-        if selected and len(ring) <= MAX_HANDLES:
-            if vertex is not None:
-                ring = ring.copy()
-                ring[vertex[0]] = (vertex[1].x(), vertex[1].y())
-            sx, sy = self._screen(ring + (dx, dy))
+        handles = self.handles(ann) if selected else np.empty((0, 2))
+        if len(handles):
+            sx, sy = self._screen(handles)
             p.setPen(QPen(QColor(0, 0, 0), 1))
             p.setBrush(QColor(255, 255, 255))
             for x, y in zip(sx, sy, strict=True):
                 p.drawRect(QRectF(x - 3, y - 3, 6, 6))
             p.setBrush(Qt.BrushStyle.NoBrush)
         if ann.name:
-            x0, y0, _, _ = ann.bounds()
-            sx0, sy0 = self.state.l0_to_screen(x0 + dx, y0 + dy)
-            p.setFont(QFont(p.font().family(), 9))
-            p.setPen(QColor(0, 0, 0))
-            p.drawText(QPointF(sx0 + 1, sy0 - 3), ann.name)
-            p.setPen(color.lighter(150))
-            p.drawText(QPointF(sx0, sy0 - 4), ann.name)
+            self._paint_label(p, ann, color)
+
+    def _paint_label(self, p: QPainter, ann: Annotation, color: QColor) -> None:
+        """The name on a dark plate above the shape's box, so it reads on any stain."""
+        x0, y0, x1, _ = ann.bounds()
+        sx0, sy0 = self.state.l0_to_screen(x0, y0)
+        sx1, _ = self.state.l0_to_screen(x1, y0)
+        p.setFont(QFont(p.font().family(), 9))
+        metrics = p.fontMetrics()
+        text = metrics.elidedText(ann.name, Qt.TextElideMode.ElideRight, max(60, int(sx1 - sx0) + 40))
+        rect = QRectF(metrics.boundingRect(text)).adjusted(-4, -2, 4, 2)
+        rect.moveBottomLeft(QPointF(sx0, sy0 - 4))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QColor(0, 0, 0, 170))
+        p.drawRoundedRect(rect, 3, 3)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.setPen(color.lighter(170) if color.lightness() < 100 else color)
+        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_drawing(self, p: QPainter) -> None:
         st = self.state
@@ -318,6 +356,8 @@ class AnnotationTools(QObject):
             return
         if self._points:
             pts = list(self._points) + ([mouse] if mouse is not None and self.mode == MODE_POLYGON else [])
+            if self.mode == MODE_POLYGON and len(pts) >= 3:
+                pts.append(self._points[0])  # the edge that closing adds
         if not pts:
             return
         poly = QPolygonF([QPointF(*st.l0_to_screen(q.x(), q.y())) for q in pts])

@@ -61,8 +61,10 @@ class AnnotationsPanel(QWidget):
                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
         header = self.tree.header()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(1, 90)  # room for a class name before one is set
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.headerItem().setTextAlignment(2, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.tree.itemSelectionChanged.connect(self._on_selection)
         self.tree.itemChanged.connect(self._on_item_changed)
         layout.addWidget(self.tree)
@@ -94,9 +96,10 @@ class AnnotationsPanel(QWidget):
         self.hint = QLabel("Draw with the Rectangle, Ellipse, Polygon or Freehand tool. Click an annotation to "
                            "select it; drag it or its corners to edit. Analyze runs on the selected ones.")
         self.hint.setWordWrap(True)
-        self.hint.setStyleSheet("color: palette(mid);")
+        self.hint.setStyleSheet("color: palette(dark);")
         layout.addWidget(self.hint)
         self._classes: tuple[PathClass, ...] = ()
+        self._class_of: dict[str, str] = {}  # uid -> class name ("" without one)
         self._filling = False
         self._update_buttons()
 
@@ -114,6 +117,7 @@ class AnnotationsPanel(QWidget):
         self.tree.blockSignals(True)
         self.tree.clear()
         chosen = set(selected)
+        self._class_of = {a.uid: a.path_class.name if a.path_class else "" for a in annotations}
         for i, ann in enumerate(annotations, 1):
             area = f"{ann.area_l0() * mm2_per_l0px:.3f}" if mm2_per_l0px else "\u2013"
             item = QTreeWidgetItem([ann.display_name(i), ann.path_class.name if ann.path_class else "", area])
@@ -147,6 +151,11 @@ class AnnotationsPanel(QWidget):
         self.delete_button.setEnabled(some)
         self.class_box.setEnabled(some)
         self.export_button.setEnabled(self.tree.topLevelItemCount() > 0)
+        # The box shows the class the selected annotations share (none when mixed or none selected).
+        names = {self._class_of.get(uid, "") for uid in self.selected_uids()}
+        shared = names.pop() if len(names) == 1 else ""
+        index = self.class_box.findText(shared) if shared else 0
+        self.class_box.setCurrentIndex(max(0, index))
 
     def _on_selection(self) -> None:
         self._update_buttons()

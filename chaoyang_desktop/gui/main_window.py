@@ -863,7 +863,7 @@ class MainWindow(QMainWindow):
 
     def _describe_plan_in_banner(self, plan: AnalysisPlan, ready: PlanReady) -> None:
         n = plan.n_tiles
-        where = "in the region drawn" if self.roi is not None else "in the whole slide"
+        where = "in the selected region" if self.roi is not None else "in the whole slide"
         area = n * (plan.provenance.tile_um / 1000.0) ** 2
         cached = ""
         if ready.from_cache:
@@ -878,7 +878,7 @@ class MainWindow(QMainWindow):
             check = (f"<br><b style='color:#b35900'>\u26a0 The model cannot judge this slide:</b> "
                      f"{html.escape(plan.domain.reason)}")
         self.banner_label.setText(
-            f"<b>{n:,} tissue tiles</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} in the grid), "
+            f"<b>{n:,} tissue tile{'s' if n != 1 else ''}</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} in the grid), "
             f"{plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
             f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
         self.banner_run.setEnabled(True)
@@ -1097,7 +1097,18 @@ class MainWindow(QMainWindow):
             self.set_target(region)
 
     def _on_annotations_changed(self) -> None:
-        self.summary_panel.set_compositions(self.session.compositions() if self.session is not None else [])
+        s = self.session
+        self.summary_panel.set_compositions(s.compositions() if s is not None else [])
+        if s is not None and self.roi is not None and not self.analysis.running:
+            # A drawn region not analysed yet is what Analyze would run on only while it is selected:
+            # deleted, undone or deselected, its outline must not linger as a target.
+            analysed = {r.digest() for r in s.regions}
+            selection = s.selection_region()
+            if self.roi.digest() not in analysed and (selection is None or selection.digest() != self.roi.digest()):
+                self.roi = None
+                self.slide_view.set_roi([])
+                self.preview_plan = None
+                self._refresh_analyses_panel()
         self._update_actions()
 
     def clear_roi(self) -> None:
@@ -1180,7 +1191,8 @@ class MainWindow(QMainWindow):
         self.slide_view.set_selected_tile((x, y, w, h))
         self._inspect_request = self.slide_view.loader.request_region(x, y, 0, w, h)
         self.inspector_dock.show()
-        self.inspector_dock.raise_()
+        if not self.annotations_panel.isVisible():  # a click that selects an annotation keeps its panel up
+            self.inspector_dock.raise_()
 
     def _on_region_ready(self, rid: int, rgb: np.ndarray) -> None:
         if rid == self._inspect_request:

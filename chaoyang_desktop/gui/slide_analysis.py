@@ -266,7 +266,7 @@ class SlideAnalysis(QObject):
                    "They are kept; Analyze resumes from there.")
         else:
             rate = f", {r.n_tiles / took:.1f} tiles/s" if took > 0 and r.n_tiles else ""
-            msg = f"Analysis finished: {r.n_done:,} tiles in {took:.1f} s{rate}."
+            msg = f"Analysis finished: {r.n_done:,} tile{'s' if r.n_done != 1 else ''} in {took:.1f} s{rate}."
         if r.n_failed:
             msg += f" {r.n_failed} tile(s) could not be read (see the log)."
         return msg

@@ -191,6 +191,10 @@ class SlideView(QWidget):
         self._roi = [np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in polygons]
         self.update()
 
+    def roi_outlines(self) -> list[np.ndarray]:
+        """The region outlines drawn (level-0 rings)."""
+        return list(self._roi)
+
     def set_selected_tile(self, l0_rect: tuple[float, float, float, float] | None) -> None:
         self._selected = l0_rect
         self.update()

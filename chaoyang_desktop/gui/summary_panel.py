@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 #: Classes listed per annotation (the largest first); the rest are in summary.json and the report.
 TOP_CLASSES = 3
+#: Annotations listed here; the others are in the report and summary.json (the dock must not grow
+#: past the screen).
+MAX_ANNOTATION_LINES = 8
 
 COLUMNS = ("Class", "Tiles", "mm\u00b2", "% area", "Conf.")
 COLUMN_TIPS = ("Top class of each tile", "Tiles whose top class this is", "Area in square millimetres",
@@ -88,14 +91,17 @@ class SummaryPanel(QWidget):
         """One line per annotation: its area, its tiles and its largest classes."""
         self.compositions = list(compositions)
         lines = []
-        for c in self.compositions:
-            if not c.tiles:
-                parts = "no analysed tile inside"
+        for c in self.compositions[:MAX_ANNOTATION_LINES]:
+            if c.analysed_area_mm2 <= 0:
+                parts = "not analysed"
             else:
                 top = sorted(c.classes, key=lambda k: -k["percent"])[:TOP_CLASSES]
                 parts = ", ".join(f"<span style='color:{k['color']}'>\u25a0</span> {html.escape(k['name'])} "
                                   f"{k['percent']:.0f}%" for k in top if k["percent"] > 0)
-            lines.append(f"<b>{html.escape(c.name)}</b> ({c.area_mm2:.3f} mm\u00b2, {c.tiles:,} tiles): {parts}")
+            tiles = f", {c.tiles:,} tile{'s' if c.tiles != 1 else ''}" if c.tiles else ""
+            lines.append(f"<b>{html.escape(c.name)}</b> ({c.area_mm2:.3f} mm\u00b2{tiles}): {parts}")
+        if len(self.compositions) > MAX_ANNOTATION_LINES:
+            lines.append(f"<i>and {len(self.compositions) - MAX_ANNOTATION_LINES} more: see the report</i>")
         self.annotations.setText("<b>Annotations</b><br>" + "<br>".join(lines) if lines else "")
         self.annotations.setVisible(bool(lines))
         self._fit_height()

@@ -58,20 +58,36 @@ def _by_name(classes: list[dict[str, object]]) -> dict[object, dict[str, object]
 
 
 def test_rectangle_over_six_cells_one_pending(result: AnalysisResult) -> None:
-    # Centres x 50, 150, 250 and y 50, 150 are inside; (150, 150) is the pending tile.
-    a = Annotation.rectangle(10, 10, 260, 160, name="Front", path_class=PathClass("Tumor", (200, 0, 0)))
+    # Tile centres x 50, 150, 250 and y 50, 150 are inside; (150, 150) is the pending tile.
+    # Cell coverage: columns 0-1 wholly, column 2 three quarters (x 200-275); row 0 wholly, row 1
+    # three quarters (y 100-175). The edges lie between the 4 x 4 sample points (12.5 + 25 k), so
+    # the sampled shares are the true ones.
+    a = Annotation.rectangle(0, 0, 275, 175, name="Front", path_class=PathClass("Tumor", (200, 0, 0)))
     (comp,) = annotation_compositions(result, [a])
     assert (comp.uid, comp.name, comp.class_name) == (a.uid, "Front", "Tumor")
-    assert comp.area_mm2 == pytest.approx(250 * 150 * 1e-6)
-    assert comp.analysed_area_mm2 == pytest.approx(0.05)  # five analysed cells
+    assert comp.area_mm2 == pytest.approx(275 * 175 * 1e-6)
+    # A: (0,0) 1 + (1,0) 1 + (0,1) 0.75; B: (2,0) 0.75 + (2,1) 0.5625; cells of 0.01 mm².
+    assert comp.analysed_area_mm2 == pytest.approx(0.040625)
     assert comp.tiles == 5
     c = _by_name(comp.classes)
-    assert c["A"]["tiles"] == 3 and c["A"]["area_mm2"] == pytest.approx(0.03) and c["A"]["percent"] == pytest.approx(60.0)
+    assert c["A"]["tiles"] == 3 and c["A"]["area_mm2"] == pytest.approx(0.0275)
+    assert c["A"]["percent"] == pytest.approx(100 * 0.0275 / 0.040625, abs=1e-4)
     assert c["A"]["mean_confidence"] == pytest.approx((0.7 + 0.9 + 0.8) / 3, abs=1e-6)
-    assert c["B"]["tiles"] == 2 and c["B"]["area_mm2"] == pytest.approx(0.02) and c["B"]["percent"] == pytest.approx(40.0)
+    assert c["B"]["tiles"] == 2 and c["B"]["area_mm2"] == pytest.approx(0.013125)
+    assert c["B"]["percent"] == pytest.approx(100 * 0.013125 / 0.040625, abs=1e-4)
     assert c["B"]["mean_confidence"] == pytest.approx(0.55, abs=1e-6)
     assert c["C"] == {"name": "C", "color": "#0000ff", "tiles": 0, "area_mm2": 0.0, "percent": 0.0,
                       "mean_confidence": None}
+
+
+def test_an_annotation_smaller_than_a_cell_takes_its_class(result: AnalysisResult) -> None:
+    # A 30 x 30 px square in the corner of the B cell (2, 0): not its tile's centre (250, 50), and
+    # 1 of its 16 sample points (212.5, 12.5).
+    (comp,) = annotation_compositions(result, [Annotation.rectangle(205, 5, 235, 35)])
+    assert comp.tiles == 0
+    c = _by_name(comp.classes)
+    assert c["B"]["percent"] == 100.0 and c["B"]["area_mm2"] == pytest.approx(0.01 / 16)  # 1 of 16 samples
+    assert c["B"]["tiles"] == 0 and c["B"]["mean_confidence"] is None
 
 
 def test_clipped_edge_cells_count_their_clipped_area(result: AnalysisResult) -> None:
@@ -87,16 +103,17 @@ def test_clipped_edge_cells_count_their_clipped_area(result: AnalysisResult) -> 
 
 
 def test_a_hole_leaves_out_the_cells_inside_it(result: AnalysisResult) -> None:
-    # Rows 0-1, columns 0-2 again, less a hole around the centre (50, 150) of the A cell (0, 1).
-    outer = np.array([[10, 10], [260, 10], [260, 160], [10, 160]], dtype=float)
-    hole = np.array([[20, 110], [90, 110], [90, 155], [20, 155]], dtype=float)
+    # The rectangle above, less a hole over every sample point of cell (0, 1) inside it and over
+    # the centre (50, 150) of its A tile.
+    outer = np.array([[0, 0], [275, 0], [275, 175], [0, 175]], dtype=float)
+    hole = np.array([[5, 105], [95, 105], [95, 170], [5, 170]], dtype=float)
     (comp,) = annotation_compositions(result, [Annotation(polygons=(RoiPolygon(outer, (hole,)),))])
-    assert comp.area_mm2 == pytest.approx((250 * 150 - 70 * 45) * 1e-6)
-    assert comp.analysed_area_mm2 == pytest.approx(0.04) and comp.tiles == 4
+    assert comp.area_mm2 == pytest.approx((275 * 175 - 90 * 65) * 1e-6)
+    assert comp.analysed_area_mm2 == pytest.approx(0.033125) and comp.tiles == 4
     c = _by_name(comp.classes)
-    assert c["A"]["tiles"] == 2 and c["A"]["percent"] == pytest.approx(50.0)
+    assert c["A"]["tiles"] == 2 and c["A"]["area_mm2"] == pytest.approx(0.02)
     assert c["A"]["mean_confidence"] == pytest.approx(0.8, abs=1e-6)  # (0.7 + 0.9) / 2
-    assert c["B"]["percent"] == pytest.approx(50.0)
+    assert c["B"]["area_mm2"] == pytest.approx(0.013125)
 
 
 def test_outside_the_analysed_tissue(result: AnalysisResult) -> None:

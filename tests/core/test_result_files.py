@@ -112,16 +112,17 @@ def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
 
 
 def test_summary_states_each_annotations_composition(result: AnalysisResult, tmp_path: Path) -> None:
-    # Tiles are 512 px (256 um at 0.5 um/px); this square holds only the centre (768, 768) of
-    # the sure-Normal tile (1, 1): one 512 x 512 px cell of 0.065536 mm², all Normal.
+    # Tiles are 512 px (256 um at 0.5 um/px); this square lies in the sure-Normal tile (1, 1) and
+    # holds its centre (768, 768) and all 4 x 4 sample points of its cell (at 576, 704, 832, 960):
+    # the cell counts wholly, 0.065536 mm², all Normal.
     assert SURE_NORMAL == (1, 1)
-    tumour = Annotation.rectangle(600, 600, 900, 900, name="Tumour", path_class=PathClass("Tumor", (200, 0, 0)))
+    tumour = Annotation.rectangle(520, 520, 1000, 1000, name="Tumour", path_class=PathClass("Tumor", (200, 0, 0)))
     outside = Annotation.ellipse(-500, -500, -100, -100)
     write_summary_json(result, tmp_path / "s.json", annotations=[tumour, outside])
     entries = json.loads((tmp_path / "s.json").read_text(encoding="utf-8"))["annotations"]
     first, second = entries
     assert (first["uid"], first["name"], first["class_name"]) == (tumour.uid, "Tumour", "Tumor")
-    assert first["area_mm2"] == pytest.approx(300 * 300 * 0.5**2 / 1e6)
+    assert first["area_mm2"] == pytest.approx(480 * 480 * 0.5**2 / 1e6)
     assert first["analysed_area_mm2"] == pytest.approx(0.065536) and first["tiles"] == 1
     normal = first["classes"][0]
     assert (normal["name"], normal["tiles"], normal["percent"], normal["mean_confidence"]) == ("Normal", 1, 100.0, 1.0)

@@ -114,11 +114,11 @@ def test_report_data_numbers_are_the_summary(result: AnalysisResult) -> None:
 
 
 def _annotations() -> list[Annotation]:
-    # The first holds only the centre (768, 768) of the sure-Normal tile (1, 1): a 512 x 512 px cell,
-    # 0.065536 mm² at 0.5 µm/px, all Normal; its own area is 300 x 300 px, 0.0225 mm². The second
-    # lies off the slide.
+    # The first lies in the sure-Normal tile (1, 1) and holds its centre (768, 768) and all 4 x 4
+    # sample points of its 512 x 512 px cell: 0.065536 mm² at 0.5 µm/px, all Normal; its own area
+    # is 480 x 480 px, 0.0576 mm². The second lies off the slide.
     assert SURE_NORMAL == (1, 1)
-    return [Annotation.rectangle(600, 600, 900, 900, name="Tumour spot", path_class=PathClass("Tumor", (200, 0, 0))),
+    return [Annotation.rectangle(520, 520, 1000, 1000, name="Tumour spot", path_class=PathClass("Tumor", (200, 0, 0))),
             Annotation.ellipse(-500, -500, -100, -100)]
 
 
@@ -127,7 +127,7 @@ def test_report_data_annotation_rows_are_the_summary_json_numbers(result: Analys
     data = build_report_data(result, None, None, OPTIONS, annotations=_annotations())
     spot, off = data.annotations
     assert (spot.name, spot.class_name, spot.tiles) == ("Tumour spot", "Tumor", 1)
-    assert spot.area_mm2 == pytest.approx(0.0225) and spot.analysed_area_mm2 == pytest.approx(0.065536)
+    assert spot.area_mm2 == pytest.approx(0.0576) and spot.analysed_area_mm2 == pytest.approx(0.065536)
     assert [(c.name, c.percent) for c in spot.classes] == [(n, 100.0 if n == "Normal" else 0.0) for n in CLASS_NAMES]
     assert (off.name, off.class_name, off.analysed_area_mm2) == ("Ellipse 2", None, 0.0)
     entries = summary_document(result, annotations=_annotations())["annotations"]
@@ -139,7 +139,7 @@ def test_the_annotations_table(result: AnalysisResult, tmp_path: Path) -> None:
     text = squash(" ".join(pdf_text(path)))
     assert "Annotations" in text and "Analysed (mm²)" in text
     assert all(f"% {name}" in text for name in CLASS_NAMES)
-    assert f"Tumour spot Tumor {format_area_mm2(0.0225)} {format_area_mm2(0.065536)} 100.0 0.0 0.0 0.0" in text
+    assert f"Tumour spot Tumor {format_area_mm2(0.0576)} {format_area_mm2(0.065536)} 100.0 0.0 0.0 0.0" in text
     # Nothing analysed inside: dashes, not zeros that would read as "none of this class".
     assert f"Ellipse 2 \u2013 {format_area_mm2(math.pi * 200 * 200 * 0.25e-6)}" in text
     assert "0.000 \u2013 \u2013 \u2013 \u2013" in text

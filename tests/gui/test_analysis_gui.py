@@ -482,7 +482,7 @@ def test_the_whole_slide_and_each_region_keep_their_own_analysis(qtbot, window, 
     assert analyse(qtbot, window) == "done"
     region = window.result
     assert region.provenance.roi_digest is not None
-    assert [t.split(" (")[0] for t in panel.entry_texts()] == ["Whole slide", "Region 1"]
+    assert [t.split(" (")[0] for t in panel.entry_texts()] == ["Whole slide", "Polygon 1"]
     # Back to the whole slide: its own analysis, from the cache, with no model run.
     batches: list[object] = []
     window.host.batch_ready.connect(lambda jid, u: batches.append(u))
@@ -507,7 +507,7 @@ def test_regions_are_reopened_with_their_slide(qtbot, make_window, cmu_slide) ->
     first.close()
     second = make_window()
     open_slide_in(qtbot, second, cmu_slide)
-    assert [t.split(" (")[0] for t in second.analyses_panel.entry_texts()] == ["Whole slide", "Region 1"]
+    assert [t.split(" (")[0] for t in second.analyses_panel.entry_texts()] == ["Whole slide", "Polygon 1"]
     with qtbot.waitSignal(second.heatmap_refreshed, timeout=20000):
         second.analyses_panel.choose(1)
     assert second.result.provenance.roi_digest == region.provenance.roi_digest

@@ -104,13 +104,22 @@ def test_select_move_edit_delete_with_undo_and_redo(qtbot, window, cmu_slide) ->
     assert moved.uid == ann.uid
     np.testing.assert_allclose(np.array(moved.bounds()) - np.array(ann.bounds()), [200, 100, 200, 100],
                                atol=2 * per_px)
-    # Drag a corner handle: only that vertex moves.
-    corner = moved.vertices()[0]
-    drag(qtbot, view, screen(view, *corner), screen(view, corner[0] - 200, corner[1] - 150))
+    # Drag the top-left corner handle: the rectangle is resized, its opposite corner stays.
+    x0, y0, x1, y1 = moved.bounds()
+    drag(qtbot, view, screen(view, x0, y0), screen(view, x0 - 200, y0 - 150))
     edited = s.annotation_list()[0]
-    np.testing.assert_allclose(edited.vertices()[0], corner - (200, 150), atol=2 * per_px)
-    np.testing.assert_array_equal(edited.vertices()[1:], moved.vertices()[1:])
-    assert edited.shape == "polygon"  # a rectangle with a corner moved is no longer one
+    assert edited.shape == "rectangle" and edited.uid == ann.uid
+    np.testing.assert_allclose(edited.bounds(), (x0 - 200, y0 - 150, x1, y1), atol=2 * per_px)
+    # A polygon's corner handle moves that vertex alone.
+    window.set_roi_points(np.array([[300.0, 300.0], [700.0, 320.0], [500.0, 800.0]]))
+    poly = s.annotation_list()[1]
+    drag(qtbot, view, screen(view, 700, 320), screen(view, 760, 380))
+    bent = s.annotation_list()[1]
+    np.testing.assert_allclose(bent.vertices()[1], (760, 380), atol=2 * per_px)
+    np.testing.assert_array_equal(np.delete(bent.vertices(), 1, axis=0), np.delete(poly.vertices(), 1, axis=0))
+    ctl.undo()
+    ctl.undo()  # the vertex move and the polygon
+    s.select([ann.uid])
     # Rename and classify in the panel.
     panel = window.annotations_panel
     item = panel.tree.topLevelItem(0)
@@ -129,11 +138,14 @@ def test_select_move_edit_delete_with_undo_and_redo(qtbot, window, cmu_slide) ->
     while ctl.act_undo.isEnabled():
         ctl.act_undo.trigger()
         states.append(s.annotation_list())
-    assert len(states) == 6  # delete, class, rename, vertex, move, draw
+    assert len(states) == 6  # delete, class, rename, resize, move, draw
     assert states[-1] == () and states[-2][0].bounds() == ann.bounds()
     for _ in range(6):
         ctl.act_redo.trigger()
     assert s.annotation_list() == ()
+    # Redo has its usual keys besides the platform's.
+    keys = {k.toString() for k in ctl.act_redo.shortcuts()}
+    assert {"Ctrl+Y", "Ctrl+Shift+Z"} <= keys and len(keys) == len(ctl.act_redo.shortcuts())
 
 
 def test_annotations_are_saved_per_slide_and_never_shown_on_another(qtbot, make_window, cmu_slide,
@@ -284,3 +296,33 @@ def test_report_lists_each_annotations_composition(qtbot, window, cmu_slide, tmp
     assert blocker.args[1] == "done"
     text = " ".join(" ".join(page.extract_text().split()) for page in PdfReader(str(out)).pages)
     assert "Annotations" in text and "Crypt field" in text
+
+
+def test_a_deleted_or_deselected_drawing_is_no_longer_the_target(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    open_slide_in(qtbot, window, cmu_slide)
+    window.set_roi_points(np.array(RECT))
+    assert window.roi is not None and window.slide_view.roi_outlines()
+    window.annotation_ctl.delete_selected()
+    assert window.roi is None and not window.slide_view.roi_outlines()  # no outline left to analyse
+    window.annotation_ctl.undo()  # back, but not selected: Analyze would run on the whole slide
+    assert window.session.selected == () and window.roi is None
+    window.annotation_ctl.select([window.session.annotation_list()[0].uid])
+    window._target_selection()  # noqa: SLF001 (what Analyze does first)
+    assert window.roi is not None and window.roi.digest() == window.session.selection_region().digest()
+
+
+def test_the_class_box_shows_the_selected_annotations_class(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    from chaoyang_desktop.core.annotations import PathClass
+
+    open_slide_in(qtbot, window, cmu_slide)
+    window.set_roi_points(np.array(RECT))
+    window.set_roi_points(np.array([[300.0, 300.0], [700.0, 700.0]]))
+    s, box = window.session, window.annotations_panel.class_box
+    a, b = s.annotation_list()
+    s.edit(lambda h: h.replace(a.classified(PathClass("Stroma", (150, 200, 150))), "Set Class"))
+    window.annotation_ctl.select([a.uid])
+    assert box.currentText() == "Stroma"
+    window.annotation_ctl.select([b.uid])
+    assert box.currentText() == "(no class)"
+    window.annotation_ctl.select([a.uid, b.uid])  # mixed
+    assert box.currentText() == "(no class)"
