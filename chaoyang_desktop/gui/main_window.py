@@ -24,28 +24,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QPushButton,
-    QScrollArea,
-    QSizePolicy,
-    QStackedWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
-from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED, TILE_PENDING
+from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
-from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.analysis_worker import (
     STATUS_DONE,
     AnalysisRequest,
@@ -57,17 +42,13 @@ from chaoyang_desktop.gui.analysis_worker import (
     WorkerHost,
 )
 from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
-from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
 from chaoyang_desktop.gui.dialogs import show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
-from chaoyang_desktop.gui.gallery import PatchGallery
-from chaoyang_desktop.gui.inspector import Inspector, TileInfo
-from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
+from chaoyang_desktop.gui.main_window_ui import build_docks, build_menus, build_pages, build_status_bar
 from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarget, resolve_open
 from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
-from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES, OverlayPanel
-from chaoyang_desktop.gui.properties_panel import PropertiesPanel
-from chaoyang_desktop.gui.run_dialogs import BACKGROUND, STAY, STOP, ask_before_leaving_run, ask_out_of_domain
+from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
+from chaoyang_desktop.gui.run_dialogs import BACKGROUND, STAY, ask_before_leaving_run, ask_out_of_domain
 from chaoyang_desktop.gui.settings import AppSettings
 from chaoyang_desktop.gui.slide_analysis import (
     ENDED_CANCELLED,
@@ -79,10 +60,8 @@ from chaoyang_desktop.gui.slide_analysis import (
     SlideAnalysis,
 )
 from chaoyang_desktop.gui.slide_exports import SlideExporter
-from chaoyang_desktop.gui.slide_list import SlideList
-from chaoyang_desktop.gui.slide_view import PlanPreview, SlideView
-from chaoyang_desktop.gui.summary_panel import SummaryPanel
-from chaoyang_desktop.gui.welcome import WelcomePage
+from chaoyang_desktop.gui.slide_view import PlanPreview
+from chaoyang_desktop.gui.tile_inspection import TileInspection
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.pipeline import AnalysisPlan
@@ -187,7 +166,6 @@ class MainWindow(QMainWindow):
         self._pending_after_model: str | None = None
         self._awaiting_confirm = False
         self._run_started = 0.0
-        self._inspect_request = 0
         self.model_dialog: QWidget | None = None
         self.settings_dialog: QWidget | None = None
         self.out_of_domain_dialog: QMessageBox | None = None
@@ -218,35 +196,7 @@ class MainWindow(QMainWindow):
 
     # ===== construction ====================================================================================
     def _build_central(self) -> None:
-        self.stack = QStackedWidget()
-        self.welcome = WelcomePage()
-        self.slide_view = SlideView()
-        self.gallery = PatchGallery()
-        slide_page = QWidget()
-        v = QVBoxLayout(slide_page)
-        v.setContentsMargins(0, 0, 0, 0)
-        v.setSpacing(0)
-        self.banner = QFrame()
-        self.banner.setObjectName("confirm_banner")
-        self.banner.setStyleSheet("#confirm_banner { background: #e3f2fd; border-bottom: 1px solid #90caf9; }"
-                                  "#confirm_banner QLabel { color: #0d2b45; }")
-        hb = QHBoxLayout(self.banner)
-        hb.setContentsMargins(10, 6, 10, 6)
-        self.banner_label = QLabel()
-        self.banner_label.setWordWrap(True)
-        self.banner_run = QPushButton("Run analysis")
-        self.banner_run.setDefault(True)
-        self.banner_cancel = QPushButton("Not now")
-        hb.addWidget(self.banner_label, 1)
-        hb.addWidget(self.banner_run)
-        hb.addWidget(self.banner_cancel)
-        self.banner.hide()
-        v.addWidget(self.banner)
-        v.addWidget(self.slide_view, 1)
-        self.stack.addWidget(self.welcome)
-        self.stack.addWidget(slide_page)
-        self.stack.addWidget(self.gallery)
-        self.setCentralWidget(self.stack)
+        build_pages(self)
         self.banner_run.clicked.connect(lambda: self.run_analysis())
         self.banner_cancel.clicked.connect(self._dismiss_banner)
         self.welcome.open_file.connect(self.open_file_dialog)
@@ -254,67 +204,17 @@ class MainWindow(QMainWindow):
         self.welcome.open_sample.connect(self.open_sample_slide)
         self.welcome.sample_button.setVisible(sample_slide() is not None)
         self.welcome.open_recent.connect(lambda p: self.open_paths([p]))
-        self.slide_view.tile_clicked.connect(self.inspect_at)
-        self.slide_view.cursor_moved.connect(self._on_cursor_moved)
         self.slide_view.thumbnail_ready.connect(self._on_thumbnail_ready)
-        self.slide_view.loader.region_ready.connect(self._on_region_ready)
-        self.slide_view.loader.region_failed.connect(self._on_region_failed)
         self.gallery.classify_requested.connect(self.classify_patches)
         self.gallery.export_failed.connect(lambda msg: self.report_error("Export failed", msg))
 
-    def _dock(self, title: str, widget: QWidget, name: str, scroll: bool = True) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        if scroll:
-            area = QScrollArea()
-            area.setWidgetResizable(True)
-            area.setFrameShape(QFrame.Shape.NoFrame)
-            area.setWidget(widget)
-            dock.setWidget(area)
-        else:
-            dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        return dock
-
     def _build_docks(self) -> None:
-        self.overlay_panel = OverlayPanel(self.style_)
-        self.summary_panel = SummaryPanel()
-        self.inspector = Inspector()
-        self.properties_panel = PropertiesPanel()
-        self.slide_list = SlideList()
-        self.analyses_panel = AnalysesPanel()
-        self.annotations_panel = AnnotationsPanel()
-        for panel in (self.overlay_panel, self.summary_panel):
-            panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
-        self.overlay_dock = self._dock("Overlay", self.overlay_panel, "overlay_dock", scroll=False)
-        self.summary_dock = self._dock("Summary", self.summary_panel, "summary_dock", scroll=False)
-        self.inspector_dock = self._dock("Inspector", self.inspector, "inspector_dock")
-        self.properties_dock = self._dock("Slide properties", self.properties_panel, "properties_dock")
-        self.analyses_dock = self._dock("Analyses", self.analyses_panel, "analyses_dock", scroll=False)
-        self.annotations_dock = self._dock("Annotations", self.annotations_panel, "annotations_dock")
-        self.slides_dock = self._dock("Slides", self.slide_list, "slides_dock", scroll=False)
-        right = Qt.DockWidgetArea.RightDockWidgetArea
-        self.addDockWidget(right, self.overlay_dock)
-        self.addDockWidget(right, self.summary_dock)
-        self.addDockWidget(right, self.inspector_dock)
-        self.tabifyDockWidget(self.inspector_dock, self.properties_dock)
-        self.tabifyDockWidget(self.inspector_dock, self.analyses_dock)
-        self.tabifyDockWidget(self.inspector_dock, self.annotations_dock)
-        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.slides_dock)
-        self.slides_dock.hide()
-        self.inspector_dock.raise_()
-        self.resizeDocks([self.overlay_dock], [380], Qt.Orientation.Horizontal)
+        build_docks(self)
         self.overlay_panel.style_changed.connect(self._on_style_changed)
         self.overlay_panel.color_changed.connect(lambda name, color: self.settings.set_class_color(name, color))
         self.properties_panel.mpp_override.connect(self._on_mpp_override)
         self.slide_list.slide_chosen.connect(self._open_from_list)
         self.analyses_panel.chosen.connect(self.show_analysis_of)
-        self._slide_docks = (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock,
-                             self.analyses_dock, self.annotations_dock)
-        for dock in self._slide_docks:
-            dock.hide()
 
     def _action(self, text: str, slot: Any = None, shortcut: Any = None, checkable: bool = False,
                 tip: str = "") -> QAction:
@@ -391,82 +291,15 @@ class MainWindow(QMainWindow):
         for act in ctl.tool_actions.values():
             group.addAction(act)
 
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        m.addAction(self.act_open)
-        m.addAction(self.act_open_folder)
-        self.recent_menu = m.addMenu("Open &Recent")
+        build_menus(self, ctl)
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        m.addSeparator()
-        for act in self.exporter.actions:
-            m.addAction(act)
-        m.addSeparator()
-        m.addAction(ctl.act_import)
-        m.addAction(ctl.act_export)
-        m.addSeparator()
-        m.addAction(self.act_close)
-        m.addAction(self.act_quit)
-        m = mb.addMenu("&Edit")
-        for act in (ctl.act_undo, ctl.act_redo, None, ctl.act_delete, ctl.act_select_none):
-            m.addSeparator() if act is None else m.addAction(act)
-        m = mb.addMenu("&View")
-        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
-            m.addAction(act)
-        m.addSeparator()
-        m.addAction(self.act_heatmap)
-        m.addAction(self.act_minimap)
-        m.addSeparator()
-        for dock in (self.overlay_dock, self.summary_dock, self.inspector_dock, self.properties_dock,
-                     self.analyses_dock, self.annotations_dock, self.slides_dock):
-            m.addAction(dock.toggleViewAction())
-        m = mb.addMenu("&Analysis")
-        for act in (self.act_analyze, self.act_reanalyze, self.act_cancel):
-            m.addAction(act)
-        m.addSeparator()
-        m.addAction(self.act_preview)
-        m.addAction(self.act_clear_roi)
-        m.addSeparator()
-        m.addAction(self.evaluator.act_evaluate)
-        m = mb.addMenu("A&nnotate")
-        for act in ctl.tool_actions.values():
-            m.addAction(act)
-        m = mb.addMenu("&Settings")
-        m.addAction(self.act_settings)
-        m.addAction(self.act_model)
-        m = mb.addMenu("&Help")
-        m.addAction(self.act_sample)
-        m.addSeparator()
-        m.addAction(self.act_about)
-        m.addAction(self.act_logs)
-
-        tb = self.addToolBar("Main")
-        tb.setObjectName("main_toolbar")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for act in (self.act_open, self.act_open_folder):
-            tb.addAction(act)
-        tb.addSeparator()
-        for act in (self.act_fit, self.act_one, self.act_zoom_in, self.act_zoom_out):
-            tb.addAction(act)
-        tb.addSeparator()
-        for act in (self.act_analyze, self.act_preview, self.act_cancel):
-            tb.addAction(act)
-        tb.addSeparator()
-        for act in ctl.tool_actions.values():
-            tb.addAction(act)
-        self.toolbar = tb
 
     def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        self.cursor_label = QLabel()
-        self.cursor_label.setMinimumWidth(230)
-        self.progress = JobProgress()
+        build_status_bar(self)
+        self.inspection = TileInspection(self.slide_view, self.inspector, self.cursor_label, self)
+        self.inspection.style = self.style_
+        self.inspection.tile_shown.connect(self._on_tile_shown)
         self.progress.cancel_requested.connect(self.cancel_job)
-        self.device_label = DeviceLabel()
-        sb.addPermanentWidget(self.exporter.open_folder_button)
-        sb.addPermanentWidget(self.cursor_label)
-        sb.addPermanentWidget(self.progress)
-        sb.addPermanentWidget(self.device_label)
 
     def _connect_host(self) -> None:
         h = self.host
@@ -585,6 +418,7 @@ class MainWindow(QMainWindow):
         old = self.session
         self.session = SlideSession(path, slide, mpp)
         self.analysis.set_session(self.session)
+        self.inspection.session = self.session
         self.layer = None
         self.slide_view.set_slide(slide)
         if old is not None:
@@ -646,6 +480,7 @@ class MainWindow(QMainWindow):
             self.slide_view.set_slide(None)
             self.annotation_ctl.set_session(None)
             self.analysis.set_session(None)
+            self.inspection.session = None
             self.session.close()
             self.session = None
             self.host.close_slide()
@@ -1045,7 +880,7 @@ class MainWindow(QMainWindow):
         self.heatmap_refreshed.emit()
 
     def _on_style_changed(self, style: OverlayStyle) -> None:
-        self.style_ = style
+        self.style_ = self.inspection.style = style
         self.act_heatmap.blockSignals(True)
         self.act_heatmap.setChecked(style.show)
         self.act_heatmap.blockSignals(False)
@@ -1158,61 +993,13 @@ class MainWindow(QMainWindow):
         self.inspector.clear()
 
     # ----- inspection ----------------------------------------------------------------------------------------------
-    def tile_at(self, l0_x: float, l0_y: float) -> int | None:
-        """Index of the analysed tile under a point (with overlap: the done one centred nearest)."""
-        r = self.result
-        if r is None or r.n_tiles == 0:
-            return None
-        rects = r.rects()
-        inside = np.flatnonzero((rects[:, 0] <= l0_x) & (l0_x < rects[:, 0] + rects[:, 2])
-                                & (rects[:, 1] <= l0_y) & (l0_y < rects[:, 1] + rects[:, 3]))
-        if len(inside) == 0:
-            return None
-        done = r.status[inside] == TILE_DONE
-        cand = inside[done] if np.any(done) else inside
-        cx = rects[cand, 0] + rects[cand, 2] / 2
-        cy = rects[cand, 1] + rects[cand, 3] / 2
-        return int(cand[np.argmin((cx - l0_x) ** 2 + (cy - l0_y) ** 2)])
-
     def inspect_at(self, l0_x: float, l0_y: float) -> None:
-        i = self.tile_at(l0_x, l0_y)
-        r = self.result
-        if i is None or r is None or self.slide is None:
-            self.slide_view.set_selected_tile(None)
-            if r is not None:
-                self.inspector.clear("No analysed tile here: only tissue tiles are classified.")
-            return
-        x, y, w, h = (int(v) for v in r.rects()[i])
-        status = {TILE_DONE: "done", TILE_FAILED: "failed"}.get(int(r.status[i]), "pending")
-        probs = tuple(float(p) for p in r.probs[i]) if status == "done" else None
-        info = TileInfo(i, int(r.t_col[i]), int(r.t_row[i]), (x, y, w, h), r.provenance.tile_um, status, probs,
-                        r.errors.get(i), self.style_.class_names, self.style_.class_colors, float(r.tissue[i]))
-        self.inspector.show_tile(info)
-        self.slide_view.set_selected_tile((x, y, w, h))
-        self._inspect_request = self.slide_view.loader.request_region(x, y, 0, w, h)
+        self.inspection.inspect_at(l0_x, l0_y)
+
+    def _on_tile_shown(self) -> None:
         self.inspector_dock.show()
         if not self.annotations_panel.isVisible():  # a click that selects an annotation keeps its panel up
             self.inspector_dock.raise_()
-
-    def _on_region_ready(self, rid: int, rgb: np.ndarray) -> None:
-        if rid == self._inspect_request:
-            self.inspector.set_pixels(rgb)
-
-    def _on_region_failed(self, rid: int, message: str) -> None:
-        if rid == self._inspect_request:
-            self.inspector.set_pixels_failed(message)
-
-    def _on_cursor_moved(self, l0_x: float, l0_y: float) -> None:
-        if self.slide is None:
-            return
-        w, h = self.slide.dimensions
-        if not (0 <= l0_x < w and 0 <= l0_y < h):
-            self.cursor_label.setText("")
-            return
-        text = f"x {l0_x:,.0f}  y {l0_y:,.0f} px"
-        if self.slide.mpp:
-            text += f"  ({l0_x * self.slide.mpp / 1000:.2f}, {l0_y * self.slide.mpp / 1000:.2f} mm)"
-        self.cursor_label.setText(text)
 
     # ----- slide properties -------------------------------------------------------------------------------------------
     def _on_mpp_override(self, mpp: float | None) -> None:

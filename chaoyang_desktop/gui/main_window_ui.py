@@ -1,0 +1,205 @@
+"""The main window's widgets and their layout, built the way Qt Designer's ``setupUi`` would be.
+
+Only construction lives here: pages, docks, menus, toolbar and status bar, set as attributes of
+the window. What they do is wired in :mod:`chaoyang_desktop.gui.main_window`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
+from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
+from chaoyang_desktop.gui.gallery import PatchGallery
+from chaoyang_desktop.gui.inspector import Inspector
+from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
+from chaoyang_desktop.gui.overlay_panel import OverlayPanel
+from chaoyang_desktop.gui.properties_panel import PropertiesPanel
+from chaoyang_desktop.gui.slide_list import SlideList
+from chaoyang_desktop.gui.slide_view import SlideView
+from chaoyang_desktop.gui.summary_panel import SummaryPanel
+from chaoyang_desktop.gui.welcome import WelcomePage
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.gui.annotation_controller import AnnotationController
+    from chaoyang_desktop.gui.main_window import MainWindow
+
+
+def build_pages(w: MainWindow) -> None:
+    """The central stack: start page, slide page (confirm banner over the slide view), gallery."""
+    w.stack = QStackedWidget()
+    w.welcome = WelcomePage()
+    w.slide_view = SlideView()
+    w.gallery = PatchGallery()
+    slide_page = QWidget()
+    v = QVBoxLayout(slide_page)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.setSpacing(0)
+    w.banner = QFrame()
+    w.banner.setObjectName("confirm_banner")
+    w.banner.setStyleSheet("#confirm_banner { background: #e3f2fd; border-bottom: 1px solid #90caf9; }"
+                              "#confirm_banner QLabel { color: #0d2b45; }")
+    hb = QHBoxLayout(w.banner)
+    hb.setContentsMargins(10, 6, 10, 6)
+    w.banner_label = QLabel()
+    w.banner_label.setWordWrap(True)
+    w.banner_run = QPushButton("Run analysis")
+    w.banner_run.setDefault(True)
+    w.banner_cancel = QPushButton("Not now")
+    hb.addWidget(w.banner_label, 1)
+    hb.addWidget(w.banner_run)
+    hb.addWidget(w.banner_cancel)
+    w.banner.hide()
+    v.addWidget(w.banner)
+    v.addWidget(w.slide_view, 1)
+    w.stack.addWidget(w.welcome)
+    w.stack.addWidget(slide_page)
+    w.stack.addWidget(w.gallery)
+    w.setCentralWidget(w.stack)
+
+
+def make_dock(w: MainWindow, title: str, widget: QWidget, name: str, scroll: bool = True) -> QDockWidget:
+    """A movable, closable dock; ``scroll`` puts the panel in a scroll area."""
+    dock = QDockWidget(title, w)
+    dock.setObjectName(name)
+    if scroll:
+        area = QScrollArea()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QFrame.Shape.NoFrame)
+        area.setWidget(widget)
+        dock.setWidget(area)
+    else:
+        dock.setWidget(widget)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                     | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+    return dock
+
+
+def build_docks(w: MainWindow) -> None:
+    """The panels and their docks: overlay, summary, then inspector, properties, analyses and annotations tabbed."""
+    w.overlay_panel = OverlayPanel(w.style_)
+    w.summary_panel = SummaryPanel()
+    w.inspector = Inspector()
+    w.properties_panel = PropertiesPanel()
+    w.slide_list = SlideList()
+    w.analyses_panel = AnalysesPanel()
+    w.annotations_panel = AnnotationsPanel()
+    for panel in (w.overlay_panel, w.summary_panel):
+        panel.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    w.overlay_dock = make_dock(w, "Overlay", w.overlay_panel, "overlay_dock", scroll=False)
+    w.summary_dock = make_dock(w, "Summary", w.summary_panel, "summary_dock", scroll=False)
+    w.inspector_dock = make_dock(w, "Inspector", w.inspector, "inspector_dock")
+    w.properties_dock = make_dock(w, "Slide properties", w.properties_panel, "properties_dock")
+    w.analyses_dock = make_dock(w, "Analyses", w.analyses_panel, "analyses_dock", scroll=False)
+    w.annotations_dock = make_dock(w, "Annotations", w.annotations_panel, "annotations_dock")
+    w.slides_dock = make_dock(w, "Slides", w.slide_list, "slides_dock", scroll=False)
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    w.addDockWidget(right, w.overlay_dock)
+    w.addDockWidget(right, w.summary_dock)
+    w.addDockWidget(right, w.inspector_dock)
+    w.tabifyDockWidget(w.inspector_dock, w.properties_dock)
+    w.tabifyDockWidget(w.inspector_dock, w.analyses_dock)
+    w.tabifyDockWidget(w.inspector_dock, w.annotations_dock)
+    w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, w.slides_dock)
+    w.slides_dock.hide()
+    w.inspector_dock.raise_()
+    w.resizeDocks([w.overlay_dock], [380], Qt.Orientation.Horizontal)
+    w._slide_docks = (w.overlay_dock, w.summary_dock, w.inspector_dock, w.properties_dock,
+                         w.analyses_dock, w.annotations_dock)
+    for dock in w._slide_docks:
+        dock.hide()
+
+
+def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
+    """The menu bar and the toolbar, from the window's actions."""
+    mb = w.menuBar()
+    m = mb.addMenu("&File")
+    m.addAction(w.act_open)
+    m.addAction(w.act_open_folder)
+    w.recent_menu = m.addMenu("Open &Recent")
+    m.addSeparator()
+    for act in w.exporter.actions:
+        m.addAction(act)
+    m.addSeparator()
+    m.addAction(ctl.act_import)
+    m.addAction(ctl.act_export)
+    m.addSeparator()
+    m.addAction(w.act_close)
+    m.addAction(w.act_quit)
+    m = mb.addMenu("&Edit")
+    for act in (ctl.act_undo, ctl.act_redo, None, ctl.act_delete, ctl.act_select_none):
+        m.addSeparator() if act is None else m.addAction(act)
+    m = mb.addMenu("&View")
+    for act in (w.act_fit, w.act_one, w.act_zoom_in, w.act_zoom_out):
+        m.addAction(act)
+    m.addSeparator()
+    m.addAction(w.act_heatmap)
+    m.addAction(w.act_minimap)
+    m.addSeparator()
+    for dock in (w.overlay_dock, w.summary_dock, w.inspector_dock, w.properties_dock,
+                 w.analyses_dock, w.annotations_dock, w.slides_dock):
+        m.addAction(dock.toggleViewAction())
+    m = mb.addMenu("&Analysis")
+    for act in (w.act_analyze, w.act_reanalyze, w.act_cancel):
+        m.addAction(act)
+    m.addSeparator()
+    m.addAction(w.act_preview)
+    m.addAction(w.act_clear_roi)
+    m.addSeparator()
+    m.addAction(w.evaluator.act_evaluate)
+    m = mb.addMenu("A&nnotate")
+    for act in ctl.tool_actions.values():
+        m.addAction(act)
+    m = mb.addMenu("&Settings")
+    m.addAction(w.act_settings)
+    m.addAction(w.act_model)
+    m = mb.addMenu("&Help")
+    m.addAction(w.act_sample)
+    m.addSeparator()
+    m.addAction(w.act_about)
+    m.addAction(w.act_logs)
+
+    tb = w.addToolBar("Main")
+    tb.setObjectName("main_toolbar")
+    tb.setMovable(False)
+    tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    for act in (w.act_open, w.act_open_folder):
+        tb.addAction(act)
+    tb.addSeparator()
+    for act in (w.act_fit, w.act_one, w.act_zoom_in, w.act_zoom_out):
+        tb.addAction(act)
+    tb.addSeparator()
+    for act in (w.act_analyze, w.act_preview, w.act_cancel):
+        tb.addAction(act)
+    tb.addSeparator()
+    for act in ctl.tool_actions.values():
+        tb.addAction(act)
+    w.toolbar = tb
+
+
+def build_status_bar(w: MainWindow) -> None:
+    """Permanent widgets: export folder button, cursor position, job progress, device."""
+    sb = w.statusBar()
+    w.cursor_label = QLabel()
+    w.cursor_label.setMinimumWidth(230)
+    w.progress = JobProgress()
+    w.device_label = DeviceLabel()
+    sb.addPermanentWidget(w.exporter.open_folder_button)
+    sb.addPermanentWidget(w.cursor_label)
+    sb.addPermanentWidget(w.progress)
+    sb.addPermanentWidget(w.device_label)
