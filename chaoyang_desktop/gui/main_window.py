@@ -32,11 +32,9 @@ from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, defa
 from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.gui.analysis_worker import (
-    STATUS_DONE,
     AnalysisRequest,
     DeviceInfo,
     ModelRequest,
-    PatchJob,
     PlanReady,
     SlideJob,
     WorkerHost,
@@ -48,6 +46,7 @@ from chaoyang_desktop.gui.main_window_ui import build_docks, build_menus, build_
 from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarget, resolve_open
 from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
 from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
+from chaoyang_desktop.gui.patch_classification import PatchClassification
 from chaoyang_desktop.gui.run_dialogs import BACKGROUND, STAY, ask_before_leaving_run, ask_out_of_domain
 from chaoyang_desktop.gui.settings import AppSettings
 from chaoyang_desktop.gui.slide_analysis import (
@@ -67,7 +66,6 @@ if TYPE_CHECKING:
     from chaoyang_desktop.core.pipeline import AnalysisPlan
     from chaoyang_desktop.core.profile import ModelProfile
     from chaoyang_desktop.core.roi import Roi
-    from chaoyang_desktop.gui.job_handle import JobHandle
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +160,8 @@ class MainWindow(QMainWindow):
         self.layer: HeatmapLayer | None = None
         #: The open slide's analysis and preview jobs (they follow the session).
         self.analysis = SlideAnalysis(self.host, self)
-        self._patch_job: JobHandle | None = None
         self._pending_after_model: str | None = None
         self._awaiting_confirm = False
-        self._run_started = 0.0
         self.model_dialog: QWidget | None = None
         self.settings_dialog: QWidget | None = None
         self.out_of_domain_dialog: QMessageBox | None = None
@@ -299,6 +295,8 @@ class MainWindow(QMainWindow):
         self.inspection = TileInspection(self.slide_view, self.inspector, self.cursor_label, self)
         self.inspection.style = self.style_
         self.inspection.tile_shown.connect(self._on_tile_shown)
+        self.patches = PatchClassification(self.host, self.gallery, self.progress, self)
+        self.patches.ended.connect(self._on_patches_ended)
         self.progress.cancel_requested.connect(self.cancel_job)
 
     def _connect_host(self) -> None:
@@ -394,10 +392,7 @@ class MainWindow(QMainWindow):
     def _leave_current(self) -> None:
         """Stop what the current slide or gallery was doing (an analysis asked to go on already went to the background)."""
         self.analysis.leave()
-        if self._patch_job is not None:
-            self._patch_job.cancel()
-            self._patch_job.detach()
-            self._patch_job = None
+        self.patches.leave()
         self.progress.finish()
         self._dismiss_banner()
 
@@ -612,9 +607,7 @@ class MainWindow(QMainWindow):
         if self.analysis.running:
             self.analysis.cancel()
             self.progress.set_cancelling()
-        if self._patch_job is not None:
-            self._patch_job.cancel()
-            self.progress.set_cancelling()
+        self.patches.cancel()
         self.exporter.cancel()
         self.evaluator.cancel()
 
@@ -760,44 +753,20 @@ class MainWindow(QMainWindow):
 
     # ----- patches ------------------------------------------------------------------------------------------------
     def classify_patches(self) -> None:
-        paths = self.gallery.paths
-        if not paths:
-            return
-        self.gallery.clear_results()
-        job = self._patch_job = self.host.submit(PatchJob(tuple(paths), self._model_request(),
-                                                          workers=self.settings.get("analysis/workers")))
-        job.patch_results.connect(self.gallery.add_results)
-        job.progress.connect(self.progress.update_progress)
-        job.finished.connect(self._on_patches_finished)
-        job.failed.connect(self._on_patches_failed)
-        job.model_missing.connect(self._on_patches_model_missing)
-        self._pending_after_model = "patches"
-        self._run_started = time.perf_counter()
-        self.progress.start("Classifying", "patches", total=len(paths))
+        if self.gallery.paths:
+            self.patches.start(self._model_request(), self.settings.get("analysis/workers"))
+            self._pending_after_model = "patches"
+            self._update_actions()
+
+    def _on_patches_ended(self, how: str, message: str, details: str) -> None:
         self._update_actions()
-
-    def _end_patch_job(self) -> None:
-        self._patch_job = None
-        self.progress.finish()
-        self._update_actions()
-
-    def _on_patches_finished(self, status: str, payload: object) -> None:
-        self._end_patch_job()
-        n = len(self.gallery.results())
-        took = time.perf_counter() - self._run_started
-        self.statusBar().showMessage(f"Classified {n} patch(es) in {took:.1f} s" if status == STATUS_DONE
-                                     else f"Classification cancelled after {n} patch(es)", 10000)
-        self.analysis_finished.emit(status)
-
-    def _on_patches_failed(self, message: str, details: str) -> None:
-        self._end_patch_job()
-        self.report_error("Analysis failed", message, details)
-        self.analysis_finished.emit(ENDED_FAILED)
-
-    def _on_patches_model_missing(self, message: str) -> None:
-        self._end_patch_job()
-        self.analysis_finished.emit(ENDED_MODEL_MISSING)
-        self._model_missing(message)
+        if how == ENDED_FAILED:
+            self.report_error("Analysis failed", message, details)
+        elif how != ENDED_MODEL_MISSING:
+            self.statusBar().showMessage(message, 10000)
+        self.analysis_finished.emit(how)
+        if how == ENDED_MODEL_MISSING:
+            self._model_missing(message)
 
     # ----- model and device ---------------------------------------------------------------------------------------
     def _on_device(self, info: DeviceInfo) -> None:
@@ -1055,7 +1024,7 @@ class MainWindow(QMainWindow):
         at a time, and a new job cancels the current one).
         """
         background = not foreground and any(h.background for h in self.host.running_jobs())
-        return bool(self.analysis.running or self._patch_job or background or self.exporter.running
+        return bool(self.analysis.running or self.patches.running or background or self.exporter.running
                     or self.evaluator.running)
 
     def report_error(self, title: str, message: str, details: str = "") -> None:

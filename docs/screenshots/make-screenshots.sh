@@ -55,6 +55,53 @@ window.evaluator.view.grab().save(png)
 window.close()
 PY
 
+# Annotations: three classified shapes on the analysed sample, one selected, the Annotations tab up.
+python3 - "$model" "$data" "$tmp" "$out/annotations.png" <<'PY'
+import sys, time
+from pathlib import Path
+import numpy as np
+model, data, tmp, png = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+from PySide6.QtCore import QSettings
+from chaoyang_desktop.app import make_application
+from chaoyang_desktop.core.annotations import PathClass
+from chaoyang_desktop.gui.main_window import MainWindow
+from chaoyang_desktop.gui.settings import AppSettings
+app = make_application()
+settings = AppSettings(QSettings(str(tmp / "ann-settings.ini"), QSettings.Format.IniFormat))
+settings.set("engine/device", "cpu")
+settings.set("ui/confirm_analysis", False)
+window = MainWindow(settings, model=model, analysis_overrides={"tile_um": 128.0})
+window.resize(1400, 900)
+window.show()
+def spin(until, timeout=120.0):
+    end = time.monotonic() + timeout
+    while not until() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+assert window.open_paths([str(data / "slides" / "CMU-1-Small-Region.svs")])
+spin(window.slide_view.is_idle)
+ended = []
+window.analysis_finished.connect(ended.append)
+window.run_analysis(fresh=True)
+spin(lambda: ended)
+ctl, s = window.annotation_ctl, window.session
+ctl.draw("ellipse", [[450, 700], [1150, 1350]])
+ctl.draw("polygon", [[1250, 900], [1900, 1000], [1800, 1750], [1300, 1600]])
+ctl.draw("rectangle", [[500, 1900], [1400, 2500]])
+for ann, (name, cls) in zip(s.annotation_list(), (("Crypts", PathClass("Normal", (76, 175, 80))),
+                                                   ("Front", PathClass("Tumor", (200, 0, 0))),
+                                                   ("Stroma band", PathClass("Stroma", (150, 200, 150))))):
+    s.edit(lambda h, ann=ann, name=name, cls=cls: h.replace(ann.renamed(name).classified(cls), "Set"))
+ctl.select([s.annotation_list()[1].uid])
+window.annotations_dock.raise_()
+spin(window.slide_view.is_idle)
+for _ in range(30):
+    app.processEvents()
+    time.sleep(0.02)
+window.grab().save(png)
+window.close()
+PY
+
 python3 - "$out"/*.png <<'PY'
 import sys
 from PIL import Image

@@ -1,0 +1,83 @@
+"""Classifying the patches of the gallery on the worker, with progress, cancel and one end signal.
+
+Depends on the job host and the widgets it fills (gallery, progress), never on the window.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, ModelRequest, PatchJob
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.gui.analysis_worker import WorkerHost
+    from chaoyang_desktop.gui.gallery import PatchGallery
+    from chaoyang_desktop.gui.job_handle import JobHandle
+    from chaoyang_desktop.gui.job_status import JobProgress
+
+
+class PatchClassification(QObject):
+    """One classification of the gallery's patches at a time."""
+
+    #: How it ended (``done``, ``cancelled``, ``failed``, ``model-missing``), a message, details.
+    ended = Signal(str, str, str)
+
+    def __init__(self, host: WorkerHost, gallery: PatchGallery, progress: JobProgress,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.gallery = gallery
+        self.progress = progress
+        self.job: JobHandle | None = None
+        self._started = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None
+
+    def start(self, model: ModelRequest, workers: int) -> None:
+        paths = self.gallery.paths
+        if not paths:
+            return
+        self.gallery.clear_results()
+        job = self.job = self.host.submit(PatchJob(tuple(paths), model, workers=workers))
+        job.patch_results.connect(self.gallery.add_results)
+        job.progress.connect(self.progress.update_progress)
+        job.finished.connect(self._on_finished)
+        job.failed.connect(self._on_failed)
+        job.model_missing.connect(self._on_model_missing)
+        self._started = time.perf_counter()
+        self.progress.start("Classifying", "patches", total=len(paths))
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.progress.set_cancelling()
+
+    def leave(self) -> None:
+        """Another slide or folder opens: stop, and hear nothing more of this job."""
+        if self.job is not None:
+            self.job.cancel()
+            self.job.detach()
+            self.job = None
+
+    def _end(self, how: str, message: str, details: str = "") -> None:
+        self.job = None
+        self.progress.finish()
+        self.ended.emit(how, message, details)
+
+    def _on_finished(self, status: str, payload: object) -> None:
+        n = len(self.gallery.results())
+        took = time.perf_counter() - self._started
+        done = status == STATUS_DONE
+        self._end("done" if done else "cancelled", f"Classified {n} patch(es) in {took:.1f} s" if done
+                  else f"Classification cancelled after {n} patch(es)")
+
+    def _on_failed(self, message: str, details: str) -> None:
+        self._end("failed", message, details)
+
+    def _on_model_missing(self, message: str) -> None:
+        self._end("model-missing", message)
