@@ -326,7 +326,7 @@ class AnnotationTools(QObject):
             self._paint_label(p, ann, color)
 
     def _paint_label(self, p: QPainter, ann: Annotation, color: QColor) -> None:
-        """The name on a dark plate above the shape's box, so it reads on any stain."""
+        """The name in white on a dark plate above the shape's box, so it reads on any stain."""
         x0, y0, x1, _ = ann.bounds()
         sx0, sy0 = self.state.l0_to_screen(x0, y0)
         sx1, _ = self.state.l0_to_screen(x1, y0)
@@ -335,12 +335,15 @@ class AnnotationTools(QObject):
         text = metrics.elidedText(ann.name, Qt.TextElideMode.ElideRight, max(60, int(sx1 - sx0) + 40))
         rect = QRectF(metrics.boundingRect(text)).adjusted(-4, -2, 4, 2)
         rect.moveBottomLeft(QPointF(sx0, sy0 - 4))
+        rect.adjust(0, 0, 4, 0)
         p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(QColor(0, 0, 0, 170))
+        p.setBrush(QColor(0, 0, 0, 180))
         p.drawRoundedRect(rect, 3, 3)
+        p.setBrush(color)  # the class colour as a bar: white text reads on any class colour
+        p.drawRect(QRectF(rect.left(), rect.top(), 4, rect.height()))
         p.setBrush(Qt.BrushStyle.NoBrush)
-        p.setPen(color.lighter(170) if color.lightness() < 100 else color)
-        p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        p.setPen(QColor(255, 255, 255))
+        p.drawText(rect.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_drawing(self, p: QPainter) -> None:
         st = self.state

@@ -97,6 +97,7 @@ class AnnotationsPanel(QWidget):
                            "select it; drag it or its corners to edit. Analyze runs on the selected ones.")
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: palette(dark);")
+        self.tree.setToolTip(self.hint.text())
         layout.addWidget(self.hint)
         self._classes: tuple[PathClass, ...] = ()
         self._class_of: dict[str, str] = {}  # uid -> class name ("" without one)
@@ -131,6 +132,7 @@ class AnnotationsPanel(QWidget):
             item.setSelected(ann.uid in chosen)
         self.tree.blockSignals(False)
         self._filling = False
+        self.hint.setVisible(not annotations)  # how to start; once there are some, room for the list
         self._update_buttons()
 
     def uids(self) -> list[str]:
