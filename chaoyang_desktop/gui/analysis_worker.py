@@ -36,9 +36,12 @@ from chaoyang_desktop.core.errors import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from chaoyang_desktop.core.annotations import Annotation
+    from chaoyang_desktop.core.evaluate import EvaluationReport
     from chaoyang_desktop.core.inference import Classifier
-    from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.pipeline import AnalysisPlan, AnalysisSettings
     from chaoyang_desktop.core.profile import ModelProfile
     from chaoyang_desktop.core.roi import Roi
     from chaoyang_desktop.core.slide import Slide
@@ -112,7 +115,7 @@ class SlideJob:
     #: profile, which is read from disk without building the network).
     lookup_cache: bool = False
     #: The slide's ``thumbnail(2048)`` when the GUI already read it (saves reading it again).
-    thumbnail: Any = None
+    thumbnail: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -137,9 +140,9 @@ class ExportJob:
 
     kind: str  # one of EXPORT_KINDS
     path: str
-    plan: Any  # AnalysisPlan
-    probs: Any  # (N, C) float32 copy
-    status: Any  # (N,) uint8 copy
+    plan: AnalysisPlan
+    probs: np.ndarray  # (N, C) float32 copy
+    status: np.ndarray  # (N,) uint8 copy
     errors: dict[int, str]
     slide_path: str
     mpp: float | None
@@ -150,7 +153,7 @@ class ExportJob:
     #: Report: the slide's annotations, each with its class composition.
     annotations: tuple[Annotation, ...] = ()
     #: Report: the view's thumbnail, so the slide need not be read again for the overview.
-    thumbnail: Any = None
+    thumbnail: np.ndarray | None = None
     #: Heatmap: longest side of the slide picture, and the overlay as the view shows it.
     max_side: int = 2048
     alpha: float = 0.4
@@ -179,7 +182,7 @@ class EvaluateJob:
 
 @dataclass(frozen=True)
 class EvaluationOutcome:
-    report: Any  # EvaluationReport (frozen)
+    report: EvaluationReport  # frozen
     notes: tuple[str, ...] = ()
     description: str = ""
 
@@ -196,9 +199,9 @@ class DeviceInfo:
 class PlanReady:
     """An analysis plan and the state of its result (from the cache or empty)."""
 
-    plan: Any  # AnalysisPlan
-    probs: Any  # (N, C) float32 copy
-    status: Any  # (N,) uint8 copy
+    plan: AnalysisPlan
+    probs: np.ndarray  # (N, C) float32 copy
+    status: np.ndarray  # (N,) uint8 copy
     errors: dict[int, str] = field(default_factory=dict)
     from_cache: bool = False
     profile_known: bool = True
@@ -209,8 +212,8 @@ class SlideOutcome:
     """How a slide job ended: the final probabilities and statuses (copies), and whether cached."""
 
     from_cache: bool
-    probs: Any  # (N, C) float32
-    status: Any  # (N,) uint8
+    probs: np.ndarray  # (N, C) float32
+    status: np.ndarray  # (N,) uint8
     errors: dict[int, str]
     cache_key: str
 
