@@ -47,9 +47,9 @@ import chaoyang_desktop.core  # noqa: F401  - before torch, as in the app (sets 
 import numpy as np
 import torch
 
-from chaoyang_desktop.core.imageio import decode_image
-from chaoyang_desktop.core.inference import Classifier, EngineSettings, prepare_model
-from chaoyang_desktop.core.preprocess import preprocess_uint8
+from chaoyang_desktop.core.slide.imageio import decode_image
+from chaoyang_desktop.core.model.inference import Classifier, EngineSettings, prepare_model
+from chaoyang_desktop.core.model.preprocess import preprocess_uint8
 
 ALL_MODES = ("fp32", "bf16", "bf16-autocast", "int8", "compile-fp32", "compile-bf16", "onnxruntime-fp32",
              "onnxruntime-int8", "openvino-fp32", "openvino-bf16")
@@ -70,8 +70,8 @@ def real_patches(batch: int, profile: Any) -> tuple[torch.Tensor, int, list[str]
 
 
 def fresh_model(model_dir: Path) -> torch.nn.Module:
-    from chaoyang_desktop.core.checkpoint import load_vit
-    from chaoyang_desktop.core.model_source import load_profile, resolve_model
+    from chaoyang_desktop.core.model.checkpoint import load_vit
+    from chaoyang_desktop.core.model.model_source import load_profile, resolve_model
 
     prof = load_profile(resolve_model(str(model_dir)))
     return load_vit(Path(prof.weights_file), prof.arch, prof.num_classes).eval()

@@ -28,7 +28,7 @@ except ImportError:  # run as a script
 import chaoyang_desktop.core  # noqa: F401  - before torch, as in the app (sets OMP_WAIT_POLICY)
 import torch
 
-from chaoyang_desktop.core.inference import Classifier, EngineSettings
+from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
 
 
 def _sync(device: torch.device) -> None:

@@ -58,10 +58,10 @@ except ImportError:  # run as a script: python benchmarks/bench_pipeline.py
 import chaoyang_desktop.core  # noqa: F401  - before torch, as in the app (sets OMP_WAIT_POLICY)
 import torch
 
-from chaoyang_desktop.core.analysis import analyze_slide
-from chaoyang_desktop.core.inference import Classifier, EngineSettings
-from chaoyang_desktop.core.pipeline import AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
-from chaoyang_desktop.core.slide import open_slide
+from chaoyang_desktop.core.analysis.run import analyze_slide
+from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
+from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
+from chaoyang_desktop.core.slide.reader import open_slide
 
 DEFAULT_WSINFER_PYTHON = Path(os.environ.get("WSINFER_PYTHON", "/tmp/wsinfer-venv/bin/python"))
 
@@ -153,7 +153,7 @@ def _user_env(omp_passive: bool) -> dict[str, str]:
 
 
 def _profile_for(model_dir: Path) -> Any:
-    from chaoyang_desktop.core.model_source import load_profile, resolve_model
+    from chaoyang_desktop.core.model.model_source import load_profile, resolve_model
 
     return load_profile(resolve_model(str(model_dir)))
 
@@ -170,7 +170,7 @@ def export_for_wsinfer(clf: Classifier, folder: Path) -> tuple[Path, Path]:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.net(x.flip(1) if self.bgr else x)
 
-    from chaoyang_desktop.core.checkpoint import load_vit
+    from chaoyang_desktop.core.model.checkpoint import load_vit
 
     prof = clf.profile
     net = load_vit(Path(prof.weights_file), prof.arch, prof.num_classes).eval()

@@ -1,7 +1,7 @@
 """The tile resize, before and after it became OpenCV's: speed per tile and distance from training's pixels.
 
 Before: PyTorch's bilinear ``F.interpolate`` on the uint8 batch (channels-last, CPU), the way
-``core/preprocess.py`` resized until it called ``cv2.resize`` itself. After: ``resize_tile``,
+``core/model/preprocess.py`` resized until it called ``cv2.resize`` itself. After: ``resize_tile``,
 ``cv2.resize(INTER_LINEAR)`` on each uint8 tile in a reader thread (with an ``INTER_AREA``
 pre-reduction for tiles much larger than 512 px). The reference for "exact" is ``cv2.resize``
 itself, the function the model's training code called.
@@ -31,9 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from chaoyang_desktop.core.preprocess import resize_tile
-from chaoyang_desktop.core.profile import ModelProfile, VitArch
-from chaoyang_desktop.core.slide import open_slide
+from chaoyang_desktop.core.model.preprocess import resize_tile
+from chaoyang_desktop.core.model.profile import ModelProfile, VitArch
+from chaoyang_desktop.core.slide.reader import open_slide
 
 
 def _profile() -> ModelProfile:

@@ -55,7 +55,7 @@ def machine_facts() -> dict[str, Any]:
     if torch.cuda.is_available():
         facts["gpu"] = torch.cuda.get_device_name(0)
     try:
-        from chaoyang_desktop.core.inference import cpu_has_native_bf16
+        from chaoyang_desktop.core.model.inference import cpu_has_native_bf16
 
         facts["cpu_native_bf16"] = cpu_has_native_bf16()
     except ImportError:

@@ -37,7 +37,7 @@ DEFAULT_SOURCE = REPO / "tests" / "data" / "slides" / "CMU-1-Small-Region.svs"
 def load_source(path: Path) -> np.ndarray:
     """Level 0 of a slide or image as RGB uint8 (through the app's own reader)."""
     sys.path.insert(0, str(REPO))
-    from chaoyang_desktop.core.slide import open_slide
+    from chaoyang_desktop.core.slide.reader import open_slide
 
     with open_slide(path, assumed_mpp=0.5) as slide:
         w, h = slide.dimensions

@@ -215,9 +215,9 @@ def run_view(args: argparse.Namespace) -> int:
         width, height = _parse_size(args.size)
     except ValueError as exc:
         raise ChaoyangError(str(exc)) from exc
-    from chaoyang_desktop.core.engine_settings import EngineSettings
-    from chaoyang_desktop.core.pipeline import AnalysisSettings
-    from chaoyang_desktop.core.slide import check_mpp
+    from chaoyang_desktop.core.model.engine_settings import EngineSettings
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.slide.reader import check_mpp
 
     # Every option is checked before Qt starts: a bad one is a one-line error, never a traceback.
     check_mpp(args.mpp, "--mpp")

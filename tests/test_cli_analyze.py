@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from chaoyang_desktop.cli import main
-from chaoyang_desktop.core.slide import open_slide
+from chaoyang_desktop.core.slide.reader import open_slide
 from tests.model_factory import TINY_CONFIG, write_checkpoint
 from tests.synthetic import tissue_image, write_pyramid_tiff
 
@@ -273,7 +273,7 @@ def test_library_warnings_go_to_the_log_not_to_stderr(tmp_path: Path) -> None:
         "_configure_logging(False, to_file=True)\n"
         "warnings.warn('a torch-like UserWarning', UserWarning)\n"
         "logging.getLogger('tifffile').warning('a tifffile-like WARNING')\n"
-        "logging.getLogger('chaoyang_desktop.core.slide').warning('our own warning')\n"
+        "logging.getLogger('chaoyang_desktop.core.slide.reader').warning('our own warning')\n"
     )
     env = {**os.environ, "CHAOYANG_DATA_DIR": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)

@@ -137,7 +137,7 @@ def test_models_download_unreachable_hub(capsys: pytest.CaptureFixture[str]) -> 
 
 def test_hub_id_resolves_through_the_cache(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A repository laid out as huggingface_hub caches it is found offline."""
-    from chaoyang_desktop.core.model_source import hf_cache_dir, resolve_model
+    from chaoyang_desktop.core.model.model_source import hf_cache_dir, resolve_model
 
     repo = hf_cache_dir() / "models--Owner--Some-ViT"
     snap = repo / "snapshots" / ("a" * 40)

@@ -100,7 +100,7 @@ def test_trained_model_classifies_and_evaluates_with_the_same_numbers(trained: P
 def test_saved_model_matches_transformers(trained: Path) -> None:
     import transformers
 
-    from chaoyang_desktop.core.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
     from tests.reference import training_input
 
     hf = transformers.ViTForImageClassification.from_pretrained(str(trained / "model")).eval()

@@ -26,8 +26,8 @@ def _slide_inputs(inputs: Sequence[str], out_root: Path | None = None) -> tuple[
     Files inside ``out_root`` are never inputs: a results folder inside the slide folder would
     otherwise have its own heatmaps analysed as slides on the next run.
     """
-    from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
-    from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
+    from chaoyang_desktop.core.slide.imageio import IMAGE_SUFFIXES
+    from chaoyang_desktop.core.slide.reader import SLIDE_SUFFIXES
 
     suffixes = set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES)
     outputs = out_root.resolve() if out_root is not None else None
@@ -99,7 +99,7 @@ def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, 
     looks finished with its heatmap missing, and ``--force`` never mixes new files with old ones.
     """
     from chaoyang_desktop.core.atomic import atomic_folder
-    from chaoyang_desktop.core.slide import open_slide
+    from chaoyang_desktop.core.slide.reader import open_slide
     from chaoyang_desktop.export.bundle import REPORT_PDF, write_all
     from chaoyang_desktop.export.pdf_report import write_report
 
@@ -132,12 +132,12 @@ def _failure_message(exc: ChaoyangError) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.commands.report import report_from_result_dir
-    from chaoyang_desktop.core.analysis import analyze_slide
-    from chaoyang_desktop.core.cache import ResultCache
-    from chaoyang_desktop.core.pipeline import AnalysisSettings
-    from chaoyang_desktop.core.annotations import read_annotations_file
-    from chaoyang_desktop.core.roi import load_roi
-    from chaoyang_desktop.core.slide import check_mpp
+    from chaoyang_desktop.core.analysis.run import analyze_slide
+    from chaoyang_desktop.core.analysis.cache import ResultCache
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.slide.annotations import read_annotations_file
+    from chaoyang_desktop.core.slide.roi import load_roi
+    from chaoyang_desktop.core.slide.reader import check_mpp
     from chaoyang_desktop.export.bundle import REPORT_PDF
     from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
 

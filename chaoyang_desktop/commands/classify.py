@@ -12,7 +12,7 @@ from chaoyang_desktop.export.patch_results import FORMATS, format_patch_results
 
 def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.core import atomic
-    from chaoyang_desktop.core.patches import classify_files, find_images
+    from chaoyang_desktop.core.analysis.patches import classify_files, find_images
 
     images, problems = find_images(args.paths)
     for p in problems:

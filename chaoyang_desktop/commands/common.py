@@ -31,8 +31,8 @@ class Progress:
 
 
 def add_engine_options(p: argparse.ArgumentParser) -> None:
-    from chaoyang_desktop.core.engine_settings import DEVICES, PRECISIONS
-    from chaoyang_desktop.core.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS
+    from chaoyang_desktop.core.model.engine_settings import DEVICES, PRECISIONS
+    from chaoyang_desktop.core.model.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS
 
     g = p.add_argument_group("model and inference")
     g.add_argument("--model", "-m", default=None, metavar="M",
@@ -52,7 +52,7 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
 
 
 def engine_settings(args: argparse.Namespace) -> Any:
-    from chaoyang_desktop.core.engine_settings import EngineSettings
+    from chaoyang_desktop.core.model.engine_settings import EngineSettings
 
     if args.batch_size < 1:
         raise ChaoyangError("--batch-size must be at least 1.")
@@ -61,7 +61,7 @@ def engine_settings(args: argparse.Namespace) -> Any:
 
 
 def load_classifier(args: argparse.Namespace) -> Any:
-    from chaoyang_desktop.core.inference import Classifier
+    from chaoyang_desktop.core.model.inference import Classifier
 
     bar: Progress | None = None
 

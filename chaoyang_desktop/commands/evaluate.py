@@ -24,14 +24,14 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
 
 
 def load_data(args: argparse.Namespace, class_names: tuple[str, ...] | None) -> Any:
-    from chaoyang_desktop.core.datasets import load_class_map, load_labelled_dataset
+    from chaoyang_desktop.core.learn.datasets import load_class_map, load_labelled_dataset
 
     class_map = load_class_map(args.class_map) if args.class_map else None
     return load_labelled_dataset(args.data, class_names, class_map=class_map, image_root=args.image_root)
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaoyang_desktop.core.evaluate import compare_channel_orders, evaluate_dataset
+    from chaoyang_desktop.core.learn.evaluate import compare_channel_orders, evaluate_dataset
 
     clf = load_classifier(args)
     dataset = load_data(args, clf.profile.class_names)

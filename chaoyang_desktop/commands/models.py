@@ -11,7 +11,7 @@ from chaoyang_desktop.commands.common import Progress
 
 
 def cmd_models_download(args: argparse.Namespace) -> int:
-    from chaoyang_desktop.core.model_source import LICENCE_NOTE, download_model
+    from chaoyang_desktop.core.model.model_source import LICENCE_NOTE, download_model
 
     print(LICENCE_NOTE, file=sys.stderr)
     bar = Progress(0, "download", args.quiet, unit="B")
@@ -24,7 +24,7 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
 
 def cmd_models_info(args: argparse.Namespace) -> int:
-    from chaoyang_desktop.core.model_source import load_profile, resolve_model
+    from chaoyang_desktop.core.model.model_source import load_profile, resolve_model
 
     profile = load_profile(resolve_model(args.model, allow_download=False))
     info = profile.describe()
@@ -53,7 +53,7 @@ def add_parser(sub: Any) -> None:
     """Register this subcommand on the top-level parser's subparsers."""
     models = sub.add_parser("models", help="download or inspect models")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
-    from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+    from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 
     p = msub.add_parser("download", help="download a model into the Hugging Face cache")
     p.add_argument("repo_id", nargs="?", default=DEFAULT_MODEL_ID)

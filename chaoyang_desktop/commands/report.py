@@ -26,7 +26,7 @@ def _open_analysed_slide(result: Any, override: str | None) -> tuple[Any, str | 
         SlideOpenError: ``override`` was given but cannot be opened or is another slide; a
             person who named a file wants to hear that it is wrong.
     """
-    from chaoyang_desktop.core.slide import file_fingerprint, open_slide
+    from chaoyang_desktop.core.slide.reader import file_fingerprint, open_slide
 
     path = Path(override) if override else Path(result.provenance.slide_path)
     if not override and not path.exists():
@@ -79,7 +79,7 @@ def report_from_result_dir(result_dir: str | Path, out: str | Path | None = None
         OutputError: The PDF cannot be written.
     """
     from chaoyang_desktop.core.errors import SavedResultError
-    from chaoyang_desktop.core.result_files import load_result_dir
+    from chaoyang_desktop.core.analysis.result_files import load_result_dir
     from chaoyang_desktop.export.bundle import REPORT_PDF
     from chaoyang_desktop.export.pdf_report import write_report
     from chaoyang_desktop.export.report_data import ReportOptions

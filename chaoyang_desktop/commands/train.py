@@ -19,7 +19,7 @@ _DEFAULT_EPOCHS = 50
 
 def _settings(args: argparse.Namespace, stored: dict[str, Any] | None) -> Any:
     """TrainSettings from the options; on resume, recipe options default to the stored run's."""
-    from chaoyang_desktop.core.train import TrainSettings
+    from chaoyang_desktop.core.learn.train import TrainSettings
 
     recipe: dict[str, Any] = {}
     for key, default in _RECIPE_DEFAULTS.items():
@@ -38,8 +38,8 @@ def _settings(args: argparse.Namespace, stored: dict[str, Any] | None) -> Any:
 
 
 def _base_classes(args: argparse.Namespace) -> tuple[str, ...]:
-    from chaoyang_desktop.core.model_source import resolve_model
-    from chaoyang_desktop.core.profile import class_names_from_config, read_model_config
+    from chaoyang_desktop.core.model.model_source import resolve_model
+    from chaoyang_desktop.core.model.profile import class_names_from_config, read_model_config
 
     location = resolve_model(args.base, allow_download=not args.offline)
     return class_names_from_config(read_model_config(location.model_dir), str(location.model_dir / "config.json"))
@@ -47,8 +47,8 @@ def _base_classes(args: argparse.Namespace) -> tuple[str, ...]:
 
 def _evaluate_validation(args: argparse.Namespace, result: Any, dataset: Any) -> None:
     """Evaluate the kept model on the held-out images into OUT/validation/."""
-    from chaoyang_desktop.core.evaluate import evaluate_dataset
-    from chaoyang_desktop.core.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.learn.evaluate import evaluate_dataset
+    from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
     from chaoyang_desktop.export.evaluation_report import write_evaluation
 
     clf = Classifier.load(str(result.model_dir), EngineSettings(device=args.device, precision=args.precision,
@@ -62,7 +62,7 @@ def _evaluate_validation(args: argparse.Namespace, result: Any, dataset: Any) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from chaoyang_desktop.core.train import read_training_info, train_model
+    from chaoyang_desktop.core.learn.train import read_training_info, train_model
     from chaoyang_desktop.export.evaluation_report import write_training_outputs
 
     out = Path(args.out)
@@ -128,8 +128,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register this subcommand on the top-level parser's subparsers."""
-    from chaoyang_desktop.core.engine_settings import DEVICES
-    from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+    from chaoyang_desktop.core.model.engine_settings import DEVICES
+    from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 
     p = sub.add_parser("train", help="fine-tune the model on labelled patches (the original recipe)",
                        description="Fine-tune a ViT on labelled patches with the recipe of the Chaoyang model: a seeded, "

@@ -17,16 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from chaoyang_desktop.core.annotation_store import AnnotationStore
-from chaoyang_desktop.core.annotations import Annotation, AnnotationHistory
-from chaoyang_desktop.core.region_store import RegionStore
-from chaoyang_desktop.core.roi import Roi
+from chaoyang_desktop.core.slide.annotation_store import AnnotationStore
+from chaoyang_desktop.core.slide.annotations import Annotation, AnnotationHistory
+from chaoyang_desktop.core.slide.region_store import RegionStore
+from chaoyang_desktop.core.slide.roi import Roi
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.composition import AnnotationComposition
-    from chaoyang_desktop.core.pipeline import AnalysisPlan, TileScheduler
-    from chaoyang_desktop.core.results import AnalysisResult
-    from chaoyang_desktop.core.slide import Slide
+    from chaoyang_desktop.core.analysis.composition import AnnotationComposition
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan, TileScheduler
+    from chaoyang_desktop.core.analysis.results import AnalysisResult
+    from chaoyang_desktop.core.slide.reader import Slide
 
 #: What changed, passed to the listeners.
 CHANGED_ANNOTATIONS = "annotations"
@@ -156,7 +156,7 @@ class SlideSession:
 
     def compositions(self) -> list[AnnotationComposition]:
         """Each annotation's class composition in the analysis shown (none without one)."""
-        from chaoyang_desktop.core.composition import annotation_compositions
+        from chaoyang_desktop.core.analysis.composition import annotation_compositions
 
         if self.result is None or self.result.n_done == 0 or not self.annotations.state:
             return []

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy.typing as npt
 
-from chaoyang_desktop.core.annotations import Annotation
+from chaoyang_desktop.core.slide.annotations import Annotation
 from chaoyang_desktop.core.errors import OutputError
-from chaoyang_desktop.core.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.export.csv_tiles import write_tiles_csv
 from chaoyang_desktop.export.geojson_tiles import write_tiles_geojson
 from chaoyang_desktop.export.heatmap_image import write_heatmap_png
-from chaoyang_desktop.core.result_files import PREDICTIONS_NPZ, SUMMARY_JSON, write_predictions_npz, write_summary_json
+from chaoyang_desktop.core.analysis.result_files import PREDICTIONS_NPZ, SUMMARY_JSON, write_predictions_npz, write_summary_json
 
 TILES_CSV = "tiles.csv"
 TILES_GEOJSON = "tiles.geojson"

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFont
 
-from chaoyang_desktop.core.metrics import Calibration
+from chaoyang_desktop.core.learn.metrics import Calibration
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 

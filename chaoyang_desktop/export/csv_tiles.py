@@ -19,7 +19,7 @@ from typing import IO
 import numpy as np
 
 from chaoyang_desktop.core.atomic import write_with
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 
 #: Geometry columns, in WSInfer's order and spelling.
 GEOMETRY_COLUMNS: tuple[str, ...] = ("minx", "miny", "width", "height")

@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from chaoyang_desktop.core.atomic import atomic_path, write_text, write_with
 from chaoyang_desktop.core.errors import OutputError
-from chaoyang_desktop.core.evaluate import ChannelOrderComparison, EvaluationReport, Prediction
+from chaoyang_desktop.core.learn.evaluate import ChannelOrderComparison, EvaluationReport, Prediction
 from chaoyang_desktop.export.charts import SERIES_COLORS, Series, hconcat, render_confusion_matrix, render_line_chart, render_reliability
 
 EVALUATION_FILES: tuple[str, ...] = ("metrics.json", "metrics.md", "confusion_matrix.csv", "confusion_matrix.png",
@@ -152,7 +152,7 @@ def write_training_outputs(out_dir: str | os.PathLike[str], history: Sequence[An
 
     Args:
         out_dir: The run folder.
-        history: :class:`~chaoyang_desktop.core.train.EpochRecord` objects (or their
+        history: :class:`~chaoyang_desktop.core.learn.train.EpochRecord` objects (or their
             ``to_dict()`` mappings), one per epoch so far.
     """
     rows = [r if isinstance(r, Mapping) else r.to_dict() for r in history]

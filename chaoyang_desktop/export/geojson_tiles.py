@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from chaoyang_desktop.core.atomic import write_text
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.export._colors import hex_to_rgb
 from chaoyang_desktop.export.csv_tiles import prob_column
 

@@ -19,8 +19,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from chaoyang_desktop.core.atomic import atomic_path
 from chaoyang_desktop.core.errors import SettingsError
-from chaoyang_desktop.core.results import AnalysisResult
-from chaoyang_desktop.core.tiling import GridSpec
+from chaoyang_desktop.core.analysis.results import AnalysisResult
+from chaoyang_desktop.core.slide.tiling import GridSpec
 from chaoyang_desktop.export._colors import hex_to_rgb
 
 LegendPosition = Literal["auto", "right", "below"]

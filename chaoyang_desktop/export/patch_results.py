@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # core.patches loads the model code; formatting needs none of it
-    from chaoyang_desktop.core.patches import PatchResult
+    from chaoyang_desktop.core.analysis.patches import PatchResult
 
 FORMATS = ("table", "json", "csv")
 

@@ -63,10 +63,10 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from chaoyang_desktop.core.annotations import Annotation
+from chaoyang_desktop.core.slide.annotations import Annotation
 from chaoyang_desktop.core.atomic import atomic_path
-from chaoyang_desktop.core.results import AnalysisResult
-from chaoyang_desktop.core.roi import Roi
+from chaoyang_desktop.core.analysis.results import AnalysisResult
+from chaoyang_desktop.core.slide.roi import Roi
 from chaoyang_desktop.export._colors import hex_to_rgb
 from chaoyang_desktop.export.report_data import (
     ClassHistogram,

@@ -29,12 +29,12 @@ import numpy.typing as npt
 from PIL import Image
 
 from chaoyang_desktop import __version__
-from chaoyang_desktop.core.annotations import Annotation
-from chaoyang_desktop.core.composition import AnnotationComposition, annotation_compositions
+from chaoyang_desktop.core.slide.annotations import Annotation
+from chaoyang_desktop.core.analysis.composition import AnnotationComposition, annotation_compositions
 from chaoyang_desktop.core.errors import ChaoyangError, RoiError
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
-from chaoyang_desktop.core.roi import Roi, load_roi
-from chaoyang_desktop.core.tiling import choose_level
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.slide.roi import Roi, load_roi
+from chaoyang_desktop.core.slide.tiling import choose_level
 from chaoyang_desktop.export.heatmap_image import render_heatmap
 
 #: Reads one level-0 rectangle ``(l0_x, l0_y, l0_w, l0_h)`` of the slide as RGB uint8 (H, W, 3).
@@ -46,7 +46,7 @@ RESEARCH_USE_STATEMENT = "For research use only; not for diagnosis."
 
 @runtime_checkable
 class RegionSource(Protocol):
-    """What :func:`slide_tile_reader` needs of a slide: :class:`chaoyang_desktop.core.slide.Slide` has it."""
+    """What :func:`slide_tile_reader` needs of a slide: :class:`chaoyang_desktop.core.slide.reader.Slide` has it."""
 
     level_downsamples: tuple[float, ...]
 
@@ -487,7 +487,7 @@ def build_report_data(
         result: The analysis (complete or partial; a partial one is labelled as such).
         thumb_rgb: uint8 (H, W, 3) thumbnail of the whole slide; the class map is blended over
             it. None: taken from ``tiles`` when that is an open slide, else ``overview_rgb``.
-        tiles: Where gallery pixels come from: an open :class:`~chaoyang_desktop.core.slide.Slide`
+        tiles: Where gallery pixels come from: an open :class:`~chaoyang_desktop.core.slide.reader.Slide`
             or a ``read_tile(l0_x, l0_y, l0_w, l0_h) -> RGB`` callable. None: the galleries list
             coordinates and probabilities without pictures, and the report says why.
         options: Sizes and counts; defaults when None.

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.slide.roi import Roi
 
 #: The item data role that holds the entry's region (None: the whole slide).
 REGION_ROLE = Qt.ItemDataRole.UserRole + 1

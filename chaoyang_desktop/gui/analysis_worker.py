@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from chaoyang_desktop.core.engine_settings import EngineSettings
+from chaoyang_desktop.core.model.engine_settings import EngineSettings
 from chaoyang_desktop.gui.job_handle import JobHandle
 from chaoyang_desktop.core.errors import (
     CancelledError,
@@ -38,13 +38,13 @@ from chaoyang_desktop.core.errors import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from chaoyang_desktop.core.annotations import Annotation
-    from chaoyang_desktop.core.evaluate import EvaluationReport
-    from chaoyang_desktop.core.inference import Classifier
-    from chaoyang_desktop.core.pipeline import AnalysisPlan, AnalysisSettings
-    from chaoyang_desktop.core.profile import ModelProfile
-    from chaoyang_desktop.core.roi import Roi
-    from chaoyang_desktop.core.slide import Slide
+    from chaoyang_desktop.core.slide.annotations import Annotation
+    from chaoyang_desktop.core.learn.evaluate import EvaluationReport
+    from chaoyang_desktop.core.model.inference import Classifier
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan, AnalysisSettings
+    from chaoyang_desktop.core.model.profile import ModelProfile
+    from chaoyang_desktop.core.slide.roi import Roi
+    from chaoyang_desktop.core.slide.reader import Slide
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class AnalysisRequest:
     allow_out_of_domain: bool = False
 
     def settings(self) -> AnalysisSettings:
-        from chaoyang_desktop.core.pipeline import AnalysisSettings
+        from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
 
         return AnalysisSettings(tile_um=self.tile_um, stride_um=self.stride_um, tissue_threshold=self.tissue_threshold,
                                 roi=self.roi, roi_path=None, workers=self.workers,
@@ -300,13 +300,13 @@ class AnalysisWorker(QObject):
     # ----- helpers --------------------------------------------------------------------------------
     def _cache(self) -> Any:
         if self._classifiers is None:
-            from chaoyang_desktop.core.inference import ClassifierCache
+            from chaoyang_desktop.core.model.inference import ClassifierCache
 
             self._classifiers = ClassifierCache()
         return self._classifiers
 
     def _probe(self, job: ProbeJob) -> DeviceInfo:
-        from chaoyang_desktop.core.inference import describe_device, select_device
+        from chaoyang_desktop.core.model.inference import describe_device, select_device
 
         try:
             device = select_device(job.device)
@@ -344,7 +344,7 @@ class AnalysisWorker(QObject):
 
     def _profile(self, request: ModelRequest) -> ModelProfile | None:
         """The model's profile without building the network; None when the model is absent."""
-        from chaoyang_desktop.core.model_source import load_profile, resolve_model
+        from chaoyang_desktop.core.model.model_source import load_profile, resolve_model
 
         key = (request.spec, request.channel_order, request.resize)
         if key not in self._profiles:
@@ -358,7 +358,7 @@ class AnalysisWorker(QObject):
 
     def _open(self, path: str, mpp: float | None, assumed_mpp: float) -> Slide:
         """The worker's own handle on the slide (kept between jobs on the same file)."""
-        from chaoyang_desktop.core.slide import open_slide
+        from chaoyang_desktop.core.slide.reader import open_slide
 
         key = (path, mpp, assumed_mpp)
         if self._slide is None or self._slide_key != key:
@@ -369,12 +369,12 @@ class AnalysisWorker(QObject):
 
     # ----- slide jobs --------------------------------------------------------------------------------
     def _run_slide(self, job_id: int, job: SlideJob, cancel: threading.Event) -> None:
-        from chaoyang_desktop.core.cache import ResultCache
+        from chaoyang_desktop.core.analysis.cache import ResultCache
 
         if job.preview_only:
             self._run_preview(job_id, job)
             return
-        from chaoyang_desktop.core.analysis import analyze_open_slide
+        from chaoyang_desktop.core.analysis.run import analyze_open_slide
 
         clf = self._classifier(job_id, job.model)
         slide = self._open(job.path, job.mpp, clf.profile.nominal_mpp)
@@ -395,8 +395,8 @@ class AnalysisWorker(QObject):
                                                            result.status.copy(), dict(result.errors), outcome.cache_key))
 
     def _run_preview(self, job_id: int, job: SlideJob) -> None:
-        from chaoyang_desktop.core.cache import ResultCache, cache_key
-        from chaoyang_desktop.core.pipeline import plan_analysis
+        from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
+        from chaoyang_desktop.core.analysis.pipeline import plan_analysis
 
         profile = self._profile(job.model)
         known = profile is not None
@@ -418,7 +418,7 @@ class AnalysisWorker(QObject):
     def _run_patches(self, job_id: int, job: PatchJob, cancel: threading.Event) -> None:
         from pathlib import Path
 
-        from chaoyang_desktop.core.patches import classify_files
+        from chaoyang_desktop.core.analysis.patches import classify_files
 
         clf = self._classifier(job_id, job.model)
         paths = [Path(p) for p in job.paths]
@@ -522,8 +522,8 @@ class AnalysisWorker(QObject):
 
     # ----- evaluation ---------------------------------------------------------------------------------
     def _run_evaluate(self, job_id: int, job: EvaluateJob, cancel: threading.Event) -> None:
-        from chaoyang_desktop.core.datasets import load_class_map, load_labelled_dataset
-        from chaoyang_desktop.core.evaluate import evaluate_dataset
+        from chaoyang_desktop.core.learn.datasets import load_class_map, load_labelled_dataset
+        from chaoyang_desktop.core.learn.evaluate import evaluate_dataset
 
         clf = self._classifier(job_id, job.model)
         class_map = load_class_map(job.class_map) if job.class_map else None
@@ -538,7 +538,7 @@ class AnalysisWorker(QObject):
 
     # ----- downloads ------------------------------------------------------------------------------------
     def _run_download(self, job_id: int, job: DownloadJob, cancel: threading.Event) -> None:
-        from chaoyang_desktop.core.model_source import download_model
+        from chaoyang_desktop.core.model.model_source import download_model
 
         started = time.perf_counter()
         folder = download_model(
@@ -555,7 +555,7 @@ class _ExportCancelled(Exception):  # noqa: N818 (a control-flow signal, not an 
 
 def stand_in_profile() -> ModelProfile:
     """A profile with the model's nominal tiling, to preview a grid before any model is present."""
-    from chaoyang_desktop.core.profile import ModelProfile, VitArch, default_colors
+    from chaoyang_desktop.core.model.profile import ModelProfile, VitArch, default_colors
 
     from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
 

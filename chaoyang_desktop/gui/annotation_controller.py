@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QCursor, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from chaoyang_desktop.core.annotations import (
+from chaoyang_desktop.core.slide.annotations import (
     QUPATH_DEFAULT_CLASSES,
     Annotation,
     AnnotationHistory,
@@ -40,7 +40,7 @@ from chaoyang_desktop.gui.annotation_tools import (
 )
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.slide.roi import Roi
     from chaoyang_desktop.core.session import SlideSession
     from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
     from chaoyang_desktop.gui.slide_view import SlideView

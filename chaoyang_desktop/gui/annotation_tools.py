@@ -25,7 +25,7 @@ from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPainterPath, QP
 from chaoyang_desktop.core.errors import ChaoyangError
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.annotations import Annotation
+    from chaoyang_desktop.core.slide.annotations import Annotation
     from chaoyang_desktop.gui.view_state import ViewState
 
 MODE_PAN = "pan"

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop.gui.overlay_panel import swatch_icon
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.annotations import Annotation, PathClass
+    from chaoyang_desktop.core.slide.annotations import Annotation, PathClass
 
 UID_ROLE = Qt.ItemDataRole.UserRole + 1
 NO_CLASS = "(no class)"

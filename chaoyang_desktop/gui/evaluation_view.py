@@ -3,7 +3,7 @@
 The :class:`Evaluator` asks for a folder with one sub-folder per class (and, optionally, a
 class-map JSON that maps other folder names to the model's classes), then runs an
 :class:`~chaoyang_desktop.gui.analysis_worker.EvaluateJob` on the worker with progress and
-Cancel. The :class:`EvaluationView` shows the :class:`~chaoyang_desktop.core.evaluate.EvaluationReport`
+Cancel. The :class:`EvaluationView` shows the :class:`~chaoyang_desktop.core.learn.evaluate.EvaluationReport`
 as ``chaoyang-desktop evaluate`` prints it: precision/recall/F1/support per class, then
 accuracy, macro and weighted averages; the confusion matrix (rows: true class, columns:
 predicted, shaded by the row's share as in ``confusion_matrix.png``); the expected calibration
@@ -44,7 +44,7 @@ from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, EvaluateJob, EvaluationOutcome
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.evaluate import EvaluationReport
+    from chaoyang_desktop.core.learn.evaluate import EvaluationReport
     from chaoyang_desktop.gui.main_window import MainWindow
     from chaoyang_desktop.gui.job_handle import JobHandle
 

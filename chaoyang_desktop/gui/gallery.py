@@ -52,7 +52,7 @@ from chaoyang_desktop.gui.prob_chart import ProbabilityChart
 from chaoyang_desktop.gui.tile_loader import rgb_to_qimage
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.patches import PatchResult
+    from chaoyang_desktop.core.analysis.patches import PatchResult
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class _ThumbRead(QRunnable):
     def run(self) -> None:
         from PIL import Image
 
-        from chaoyang_desktop.core.imageio import decode_image
+        from chaoyang_desktop.core.slide.imageio import decode_image
 
         try:
             rgb = decode_image(self._path)

@@ -12,9 +12,9 @@ Each job ends with exactly one of :attr:`finished`, :attr:`failed`, :attr:`model
 
 Payloads (PySide6 signals carry Python objects as ``object``; their classes are fixed):
     plan_ready: :class:`~chaoyang_desktop.gui.analysis_worker.PlanReady`
-    scheduler_ready: :class:`~chaoyang_desktop.core.pipeline.TileScheduler`
-    batch_ready: :class:`~chaoyang_desktop.core.pipeline.BatchUpdate`
-    patch_results: ``list`` of :class:`~chaoyang_desktop.core.patches.PatchResult`
+    scheduler_ready: :class:`~chaoyang_desktop.core.analysis.pipeline.TileScheduler`
+    batch_ready: :class:`~chaoyang_desktop.core.analysis.pipeline.BatchUpdate`
+    patch_results: ``list`` of :class:`~chaoyang_desktop.core.analysis.patches.PatchResult`
     finished: status (``done`` or ``cancelled``) and, by job, :class:`SlideOutcome`,
         :class:`ExportDone`, :class:`EvaluationOutcome`, :class:`DeviceInfo` or None.
 """

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
-from chaoyang_desktop.core.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
-from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.model.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.gui.analysis_worker import (
     AnalysisRequest,
@@ -63,9 +63,9 @@ from chaoyang_desktop.gui.slide_view import PlanPreview
 from chaoyang_desktop.gui.tile_inspection import TileInspection
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.pipeline import AnalysisPlan
-    from chaoyang_desktop.core.profile import ModelProfile
-    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan
+    from chaoyang_desktop.core.model.profile import ModelProfile
+    from chaoyang_desktop.core.slide.roi import Roi
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ def _session_attr(name: str, doc: str) -> Any:
 
 
 def _open_dialog_filter() -> str:
-    from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
-    from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
+    from chaoyang_desktop.core.slide.imageio import IMAGE_SUFFIXES
+    from chaoyang_desktop.core.slide.reader import SLIDE_SUFFIXES
 
     suffixes = sorted(set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES))
     pattern = " ".join(f"*{s} *{s.upper()}" for s in suffixes)
@@ -401,7 +401,7 @@ class MainWindow(QMainWindow):
             self.open_slide_file(path)
 
     def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
-        from chaoyang_desktop.core.slide import open_slide
+        from chaoyang_desktop.core.slide.reader import open_slide
 
         mpp = mpp if mpp is not None else self._cli_mpp
         try:
@@ -449,7 +449,7 @@ class MainWindow(QMainWindow):
             self.request_preview(lookup_cache=True)
 
     def open_gallery(self, target: OpenTarget, auto_classify: bool | None = None) -> bool:
-        from chaoyang_desktop.core.patches import find_images
+        from chaoyang_desktop.core.analysis.patches import find_images
 
         self._leave_current()
         self._close_slide()
@@ -793,8 +793,8 @@ class MainWindow(QMainWindow):
         from chaoyang_desktop.gui.model_dialog import ModelDialog
 
         repo = self._model_request().spec or None
-        from chaoyang_desktop.core.model_source import looks_like_repo_id
-        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+        from chaoyang_desktop.core.model.model_source import looks_like_repo_id
+        from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 
         dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -803,7 +803,7 @@ class MainWindow(QMainWindow):
         dialog.open()
 
     def _on_model_chosen(self, spec: str) -> None:
-        from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+        from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 
         self._model_spec = None if spec == DEFAULT_MODEL_ID else spec
         self.settings.set("model/spec", "" if spec == DEFAULT_MODEL_ID else spec)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from chaoyang_desktop.core.errors import ChaoyangError
-from chaoyang_desktop.core.profile import DEFAULT_MODEL_ID
+from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, DownloadJob, WorkerHost
 from chaoyang_desktop.gui.job_handle import JobHandle
 
@@ -37,7 +37,7 @@ class ModelDialog(QDialog):
 
     def __init__(self, host: WorkerHost, message: str, repo_id: str = DEFAULT_MODEL_ID,
                  parent: QWidget | None = None) -> None:
-        from chaoyang_desktop.core.model_source import LICENCE_NOTE  # imports torch: only when shown
+        from chaoyang_desktop.core.model.model_source import LICENCE_NOTE  # imports torch: only when shown
 
         super().__init__(parent)
         self.setObjectName("model_dialog")
@@ -141,8 +141,8 @@ class ModelDialog(QDialog):
         """Accept ``folder`` if it holds a model; otherwise say why and stay open."""
         from pathlib import Path
 
-        from chaoyang_desktop.core.checkpoint import find_weights
-        from chaoyang_desktop.core.model_source import resolve_model
+        from chaoyang_desktop.core.model.checkpoint import find_weights
+        from chaoyang_desktop.core.model.model_source import resolve_model
 
         try:
             location = resolve_model(folder)

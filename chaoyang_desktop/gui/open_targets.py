@@ -16,8 +16,8 @@ from pathlib import Path
 from PIL import Image
 
 from chaoyang_desktop.core.errors import SlideOpenError
-from chaoyang_desktop.core.imageio import IMAGE_SUFFIXES
-from chaoyang_desktop.core.slide import SLIDE_SUFFIXES
+from chaoyang_desktop.core.slide.imageio import IMAGE_SUFFIXES
+from chaoyang_desktop.core.slide.reader import SLIDE_SUFFIXES
 
 PATCH_MAX_SIDE = 1024
 #: Image files in a folder whose headers are all read; above this a sample decides for all.

@@ -1,7 +1,7 @@
 """The heatmap overlay: what it shows (:class:`OverlayStyle`) and its one small image (:class:`HeatmapLayer`).
 
 The layer holds the per-cell class probabilities of the current analysis (``hm_`` space: one cell
-per stride step, see :mod:`chaoyang_desktop.core.tiling`) and turns them into ONE RGBA image with
+per stride step, see :mod:`chaoyang_desktop.core.slide.tiling`) and turns them into ONE RGBA image with
 one pixel per cell. The slide view scales that image onto the slide with a single ``drawImage``,
 so it stays aligned at every zoom and costs nothing to repaint. Overlay controls only rebuild
 this small image; batches of a running analysis replace the probabilities and rebuild it too.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
-from chaoyang_desktop.core.tiling import GridSpec
+from chaoyang_desktop.core.slide.tiling import GridSpec
 from chaoyang_desktop.gui.colormap import VIRIDIS, apply_lut
 
 MODE_TOP = "top"

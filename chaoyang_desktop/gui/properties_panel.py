@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.slide import Slide
+    from chaoyang_desktop.core.slide.reader import Slide
 
 
 def slide_facts(slide: Slide) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from chaoyang_desktop.gui.analysis_worker import AnalysisRequest, ModelRequest
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.roi import Roi
+    from chaoyang_desktop.core.slide.roi import Roi
 
 ORGANIZATION = "Chaoyang"
 APPLICATION = "Chaoyang Desktop"

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from chaoyang_desktop.core.errors import SettingsError
-from chaoyang_desktop.core.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS, default_colors
-from chaoyang_desktop.core.tiling import stride_factor
+from chaoyang_desktop.core.model.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS, default_colors
+from chaoyang_desktop.core.slide.tiling import stride_factor
 from chaoyang_desktop.gui.overlay_panel import swatch_icon
 from chaoyang_desktop.gui.settings import AppSettings
 

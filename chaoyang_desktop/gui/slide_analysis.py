@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.gui.analysis_worker import AnalysisRequest, ModelRequest, PlanReady, SlideJob, SlideOutcome
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.pipeline import BatchUpdate, TileScheduler
+    from chaoyang_desktop.core.analysis.pipeline import BatchUpdate, TileScheduler
     from chaoyang_desktop.core.session import SlideSession
     from chaoyang_desktop.gui.analysis_worker import WorkerHost
     from chaoyang_desktop.gui.job_handle import JobHandle

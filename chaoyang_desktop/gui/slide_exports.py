@@ -51,7 +51,7 @@ from chaoyang_desktop.gui.colormap import viridis_gradient
 from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, OverlayStyle
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.results import AnalysisResult
+    from chaoyang_desktop.core.analysis.results import AnalysisResult
     from chaoyang_desktop.gui.job_handle import JobHandle
     from chaoyang_desktop.gui.main_window import MainWindow
 

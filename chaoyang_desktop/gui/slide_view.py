@@ -35,7 +35,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QToolTip, QWidget
 
-from chaoyang_desktop.core.tiling import GridSpec, choose_level
+from chaoyang_desktop.core.slide.tiling import GridSpec, choose_level
 from chaoyang_desktop.gui.annotation_tools import MODE_PAN, MODE_POLYGON, AnnotationTools
 from chaoyang_desktop.gui.minimap import Minimap
 from chaoyang_desktop.gui.overlay import HeatmapLayer, rgba_to_qimage
@@ -44,8 +44,8 @@ from chaoyang_desktop.gui.tile_loader import TILE, TileKey, TileLoader, rgb_to_q
 from chaoyang_desktop.gui.view_state import ZOOM_STEP, ViewState
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.pipeline import AnalysisPlan
-    from chaoyang_desktop.core.slide import Slide
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan
+    from chaoyang_desktop.core.slide.reader import Slide
 
 #: Longest side of the thumbnail read when a slide opens (backdrop, minimap, fast zoomed-out view).
 THUMB_SIDE = 2048

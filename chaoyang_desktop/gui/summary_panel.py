@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidg
 from chaoyang_desktop.gui.overlay_panel import swatch_icon
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.composition import AnnotationComposition
+    from chaoyang_desktop.core.analysis.composition import AnnotationComposition
 
 #: Classes listed per annotation (the largest first); the rest are in summary.json and the report.
 TOP_CLASSES = 3

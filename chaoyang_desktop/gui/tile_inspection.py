@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from chaoyang_desktop.core.results import TILE_DONE, TILE_FAILED
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_FAILED
 from chaoyang_desktop.gui.inspector import TileInfo
 
 if TYPE_CHECKING:

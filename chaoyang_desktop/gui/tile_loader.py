@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from chaoyang_desktop.core.slide import Slide
+from chaoyang_desktop.core.slide.reader import Slide
 
 log = logging.getLogger(__name__)
 

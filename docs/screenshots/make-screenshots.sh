@@ -63,7 +63,7 @@ import numpy as np
 model, data, tmp, png = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
 from PySide6.QtCore import QSettings
 from chaoyang_desktop.app import make_application
-from chaoyang_desktop.core.annotations import PathClass
+from chaoyang_desktop.core.slide.annotations import PathClass
 from chaoyang_desktop.gui.main_window import MainWindow
 from chaoyang_desktop.gui.settings import AppSettings
 app = make_application()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from chaoyang_desktop.core.annotation_store import AnnotationStore
-from chaoyang_desktop.core.annotations import Annotation
-from chaoyang_desktop.core.region_store import RegionStore
-from chaoyang_desktop.core.roi import Roi
+from chaoyang_desktop.core.slide.annotation_store import AnnotationStore
+from chaoyang_desktop.core.slide.annotations import Annotation
+from chaoyang_desktop.core.slide.region_store import RegionStore
+from chaoyang_desktop.core.slide.roi import Roi
 from chaoyang_desktop.core.session import CHANGED_ANNOTATIONS, CHANGED_SELECTION, SlideSession
-from chaoyang_desktop.core.slide import open_slide
+from chaoyang_desktop.core.slide.reader import open_slide
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaoyang_desktop.core.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from tests.export.helpers import build_result
 
 

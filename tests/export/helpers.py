@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from chaoyang_desktop.core.results import AnalysisResult, Provenance
-from chaoyang_desktop.core.tiling import make_grid
+from chaoyang_desktop.core.analysis.results import AnalysisResult, Provenance
+from chaoyang_desktop.core.slide.tiling import make_grid
 
 CLASS_NAMES = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
 CLASS_COLORS = ("#2ca02c", "#ff7f0e", "#d62728", "#1f77b4")

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chaoyang_desktop.core.annotations import Annotation
+from chaoyang_desktop.core.slide.annotations import Annotation
 from chaoyang_desktop.core.errors import OutputError
-from chaoyang_desktop.core.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.export.bundle import HEATMAP_PNG, TILES_CSV, TILES_GEOJSON, write_all
 from chaoyang_desktop.export.csv_tiles import write_tiles_csv
 from chaoyang_desktop.export.geojson_tiles import write_tiles_geojson
 from chaoyang_desktop.export.heatmap_image import write_heatmap_png
-from chaoyang_desktop.core.result_files import (
+from chaoyang_desktop.core.analysis.result_files import (
     PREDICTIONS_NPZ,
     SUMMARY_JSON,
     load_result_dir,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from chaoyang_desktop.core.errors import OutputError
-from chaoyang_desktop.core.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.export.cohort_csv import CohortEntry, summary_from_document, write_cohort_csv
-from chaoyang_desktop.core.result_files import summary_document
+from chaoyang_desktop.core.analysis.result_files import summary_document
 from tests.export.helpers import CLASS_NAMES
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.export.csv_tiles import tiles_csv_header, write_tiles_csv
 from tests.export.helpers import FAILED, L0_H, L0_W, build_result, tile_index
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from chaoyang_desktop.core.evaluate import build_report
+from chaoyang_desktop.core.learn.evaluate import build_report
 from chaoyang_desktop.export.charts import nice_ticks, render_confusion_matrix, render_reliability
 from chaoyang_desktop.export.evaluation_report import (
     EVALUATION_FILES,
@@ -100,7 +100,7 @@ def test_writers_import_neither_qt_nor_torch() -> None:
     code = (
         "import sys\n"
         "import chaoyang_desktop.export.evaluation_report, chaoyang_desktop.export.charts\n"
-        "import chaoyang_desktop.core.evaluate, chaoyang_desktop.core.metrics, chaoyang_desktop.core.datasets\n"
+        "import chaoyang_desktop.core.learn.evaluate, chaoyang_desktop.core.learn.metrics, chaoyang_desktop.core.learn.datasets\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'torch', 'shiboken6'))\n"
         "assert not bad, bad\n"
     )

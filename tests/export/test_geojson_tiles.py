@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.export.geojson_tiles import tiles_feature_collection, write_tiles_geojson
 from tests.export.helpers import CLASS_COLORS, CLASS_NAMES, build_result
 

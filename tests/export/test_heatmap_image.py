@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from chaoyang_desktop.core.errors import SettingsError
-from chaoyang_desktop.core.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.export.heatmap_image import cell_overlay, render_heatmap, thumb_cell_index, write_heatmap_png
 from tests.export.helpers import CLASS_COLORS, build_result
 

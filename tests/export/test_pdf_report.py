@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from pypdf import PdfReader
 
-from chaoyang_desktop.core.annotations import Annotation, PathClass
+from chaoyang_desktop.core.slide.annotations import Annotation, PathClass
 from chaoyang_desktop.core.errors import OutputError
-from chaoyang_desktop.core.results import TILE_DONE, AnalysisResult
-from chaoyang_desktop.core.roi import Roi
-from chaoyang_desktop.core.result_files import summary_document
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.slide.roi import Roi
+from chaoyang_desktop.core.analysis.result_files import summary_document
 from chaoyang_desktop.export.pdf_report import render_report, write_report
 from chaoyang_desktop.export.report_data import (
     RESEARCH_USE_STATEMENT,

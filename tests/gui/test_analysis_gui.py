@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
-from chaoyang_desktop.core.results import TILE_DONE
+from chaoyang_desktop.core.analysis.results import TILE_DONE
 from tests.gui.helpers import analysed_cmu_window
 
 
@@ -24,7 +24,7 @@ def analyse(qtbot, window, fresh: bool = False, timeout: int = 30000) -> str:  #
 @pytest.fixture
 def slow_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every forward pass sleeps 0.2 s: a run lasts long enough to be interrupted."""
-    from chaoyang_desktop.core.inference import Classifier
+    from chaoyang_desktop.core.model.inference import Classifier
 
     real_forward = Classifier._forward
 
@@ -43,9 +43,9 @@ def open_slide_in(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped
 @pytest.fixture(scope="module")
 def engine(test_data: Path, tiny_model: Path):  # type: ignore[no-untyped-def]
     """The CMU analysis through the core alone (no GUI, no cache): the reference numbers."""
-    from chaoyang_desktop.core.analysis import analyze_slide
-    from chaoyang_desktop.core.inference import Classifier, EngineSettings
-    from chaoyang_desktop.core.pipeline import AnalysisSettings
+    from chaoyang_desktop.core.analysis.run import analyze_slide
+    from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
 
     clf = Classifier.load(str(tiny_model), EngineSettings(device="cpu", batch_size=8))
     return analyze_slide(test_data / "slides" / "CMU-1-Small-Region.svs", clf, AnalysisSettings(), cache=None).result

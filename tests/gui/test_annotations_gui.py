@@ -12,7 +12,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
 from PySide6.QtWidgets import QFileDialog
 
-from chaoyang_desktop.core.results import TILE_DONE
+from chaoyang_desktop.core.analysis.results import TILE_DONE
 
 RECT = ((800.0, 1000.0), (1900.0, 2200.0))
 
@@ -312,7 +312,7 @@ def test_a_deleted_or_deselected_drawing_is_no_longer_the_target(qtbot, window, 
 
 
 def test_the_class_box_shows_the_selected_annotations_class(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
-    from chaoyang_desktop.core.annotations import PathClass
+    from chaoyang_desktop.core.slide.annotations import PathClass
 
     open_slide_in(qtbot, window, cmu_slide)
     window.set_roi_points(np.array(RECT))

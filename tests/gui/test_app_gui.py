@@ -306,7 +306,7 @@ def test_parser_view_namespace_is_what_run_view_reads() -> None:
 
 
 def test_view_thumbnail_side_matches_the_pipeline() -> None:
-    from chaoyang_desktop.core.pipeline import THUMB_MAX_SIDE
+    from chaoyang_desktop.core.analysis.pipeline import THUMB_MAX_SIDE
     from chaoyang_desktop.gui.slide_view import THUMB_SIDE
 
     assert THUMB_SIDE == THUMB_MAX_SIDE  # the worker plans with the view's thumbnail

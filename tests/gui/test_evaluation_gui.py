@@ -37,9 +37,9 @@ def evaluate(qtbot, window, folder: Path, class_map: Path | None = None) -> str:
 
 def test_evaluation_shows_the_engines_table_and_confusion(qtbot, window, labelled: Path, tiny_model: Path,
                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from chaoyang_desktop.core.datasets import load_labelled_dataset
-    from chaoyang_desktop.core.evaluate import evaluate_dataset
-    from chaoyang_desktop.core.inference import Classifier, EngineSettings
+    from chaoyang_desktop.core.learn.datasets import load_labelled_dataset
+    from chaoyang_desktop.core.learn.evaluate import evaluate_dataset
+    from chaoyang_desktop.core.model.inference import Classifier, EngineSettings
     from chaoyang_desktop.export.evaluation_report import EVALUATION_FILES
 
     assert window.evaluator.act_evaluate.isEnabled()

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
-from chaoyang_desktop.core.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.gui.analysis_worker import EXPORT_CSV, EXPORT_GEOJSON, EXPORT_HEATMAP, EXPORT_REPORT
 from tests.gui.helpers import analysed_cmu_window, wait_until
 

@@ -10,7 +10,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from chaoyang_desktop.core.slide import open_slide
+from chaoyang_desktop.core.slide.reader import open_slide
 from chaoyang_desktop.gui.slide_view import SlideView
 from chaoyang_desktop.gui.tile_loader import TileKey
 
@@ -120,7 +120,7 @@ def test_thumbnail_is_the_backdrop_until_tiles_arrive(view: SlideView, qtbot, tm
 
 def test_heatmap_cells_stay_aligned_with_the_slide_at_any_zoom(view: SlideView, qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """One pixel per cell, scaled with one drawImage: cell edges fall on the level-0 grid."""
-    from chaoyang_desktop.core.tiling import GridSpec
+    from chaoyang_desktop.core.slide.tiling import GridSpec
     from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle
     from tests.synthetic import write_pyramid_tiff
 

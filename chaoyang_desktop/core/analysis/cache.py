@@ -1,0 +1,90 @@
+"""The results cache: analyses keyed by slide content, model and settings.
+
+Analysing the same slide again with the same model and settings loads the stored result at
+once; an interrupted run (cancelled, closed, crashed) left its partial result there and resumes
+from the tiles still pending. Entries are the ``predictions.npz`` + ``summary.json`` pair that
+``analyze`` writes, saved atomically, so a crash mid-save leaves the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+from pathlib import Path
+
+from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.core.paths import results_cache_dir
+from chaoyang_desktop.core.analysis.results import AnalysisResult
+
+log = logging.getLogger(__name__)
+
+# Bumped whenever a change to the engine would change predictions for the same key.
+# 2: tiles are resized with cv2.resize itself (training's function), no longer a torch look-alike.
+CACHE_SCHEMA = 2
+
+
+def cache_key(result_or_plan_provenance: object) -> str:
+    """A digest of everything that determines the predictions (not the time or the path)."""
+    p = result_or_plan_provenance
+    parts = {
+        "schema": CACHE_SCHEMA,
+        "slide": getattr(p, "slide_fingerprint"),
+        "weights": getattr(p, "weights_sha256"),
+        "classes": list(getattr(p, "class_names")),
+        "channel_order": getattr(p, "channel_order"),
+        "resize": getattr(p, "resize"),
+        "mpp": round(float(getattr(p, "mpp")), 6),
+        "tile_um": round(float(getattr(p, "tile_um")), 4),
+        "stride_um": round(float(getattr(p, "stride_um")), 4),
+        "tile_px": getattr(p, "tile_px"),
+        "input_size": getattr(p, "input_size"),
+        "tissue_threshold": round(float(getattr(p, "tissue_threshold")), 6),
+        "roi": getattr(p, "roi_digest", None),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+class ResultCache:
+    """A folder of cached analyses, one sub-folder per key."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else results_cache_dir()
+
+    def entry(self, key: str) -> Path:
+        return self.root / key
+
+    def load(self, key: str) -> AnalysisResult | None:
+        """The stored result for ``key``, or None when absent or unreadable (then it is dropped)."""
+        from chaoyang_desktop.core.analysis.result_files import load_result_dir
+
+        folder = self.entry(key)
+        if not (folder / "predictions.npz").is_file():
+            return None
+        try:
+            return load_result_dir(folder)
+        except ChaoyangError as exc:  # load_result_dir turns every read failure into one
+            log.warning("Dropping unreadable cache entry %s: %s", folder, exc)
+            shutil.rmtree(folder, ignore_errors=True)
+            return None
+
+    def save(self, key: str, result: AnalysisResult) -> None:
+        """Store ``result`` (complete or partial); failures to write only cost the cache."""
+        from chaoyang_desktop.core.analysis.result_files import write_predictions_npz, write_summary_json
+
+        folder = self.entry(key)
+        # No file names in the cache: a renamed (de-identified) slide must not bring its old name
+        # back into new outputs. The loader fills in the names of the run that reads the entry.
+        anonymous = dataclasses.replace(result, provenance=dataclasses.replace(
+            result.provenance, slide_path="", roi_path=None, domain_check=None))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_predictions_npz(anonymous, folder / "predictions.npz")
+            write_summary_json(anonymous, folder / "summary.json")
+        except (ChaoyangError, OSError) as exc:
+            log.warning("Could not save to the results cache (%s); the analysis itself is unaffected.", exc)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,123 @@
+"""One call that analyses a slide file: open, plan, reuse the cache, run, checkpoint.
+
+Both front ends call :func:`analyze_slide`: the CLI for each slide of a batch, the GUI on its
+worker thread. The partial result is saved to the cache every few seconds and when the run ends
+for any reason, so a cancelled or crashed analysis resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
+from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
+from chaoyang_desktop.core.model.inference import Classifier
+from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan, AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.slide.reader import Slide, open_slide
+
+
+@dataclass(frozen=True)
+class AnalysisOutcome:
+    result: AnalysisResult
+    plan: AnalysisPlan
+    cache_key: str
+    from_cache: bool
+    cancelled: bool
+
+
+def analyze_open_slide(
+    slide: Slide,
+    classifier: Classifier,
+    settings: AnalysisSettings,
+    *,
+    cache: ResultCache | None = None,
+    cancel: threading.Event | None = None,
+    on_plan: Callable[[AnalysisPlan, AnalysisResult], None] | None = None,
+    on_batch: Callable[[BatchUpdate], None] | None = None,
+    scheduler_ready: Callable[[TileScheduler], None] | None = None,
+    checkpoint_every_s: float = 15.0,
+    fresh: bool = False,
+) -> AnalysisOutcome:
+    """Analyse an already open slide; see :func:`analyze_slide`."""
+    cancel = cancel or threading.Event()
+    plan = plan_analysis(slide, classifier.profile, settings)
+    if plan.n_tiles == 0:
+        raise NoTilesError(plan.empty_reason)
+    if not plan.domain.passed and not settings.allow_out_of_domain:
+        raise OutOfDomainError(plan.domain.reason, plan.domain)
+    key = cache_key(plan.provenance)
+    cached = cache.load(key) if cache is not None and not fresh else None
+    if cached is not None and (cached.n_tiles != plan.n_tiles):
+        cached = None  # same key, other tiles: a bug or a foreign entry; start afresh
+    if cached is not None:
+        # The cache holds no names: the outputs name the file (and region file) analysed now,
+        # and say whether this run overrode the domain check.
+        cached.provenance = dataclasses.replace(
+            cached.provenance, slide_path=plan.provenance.slide_path, roi_path=plan.provenance.roi_path,
+            domain_check=plan.provenance.domain_check)
+    result = cached if cached is not None else plan.empty_result()
+    if on_plan is not None:
+        on_plan(plan, result)
+    if cached is not None and cached.complete and cached.n_failed == 0:
+        return AnalysisOutcome(result, plan, key, from_cache=True, cancelled=False)
+
+    last_save = time.monotonic()
+
+    def batch_done(update: BatchUpdate) -> None:
+        nonlocal last_save
+        if on_batch is not None:
+            on_batch(update)
+        if cache is not None and time.monotonic() - last_save > checkpoint_every_s:
+            cache.save(key, result)
+            last_save = time.monotonic()
+
+    scheduler = TileScheduler(np.flatnonzero(result.status != TILE_DONE))
+    if scheduler_ready is not None:
+        scheduler_ready(scheduler)
+    try:
+        run_analysis(slide, classifier, result, workers=settings.workers, cancel=cancel, on_batch=batch_done,
+                     scheduler=scheduler)
+    finally:
+        if cache is not None:
+            cache.save(key, result)
+    return AnalysisOutcome(result, plan, key, from_cache=False,
+                           cancelled=cancel.is_set() and not result.complete)
+
+
+def analyze_slide(
+    path: str | Path,
+    classifier: Classifier,
+    settings: AnalysisSettings,
+    *,
+    mpp: float | None = None,
+    cache: ResultCache | None = None,
+    cancel: threading.Event | None = None,
+    on_plan: Callable[[AnalysisPlan, AnalysisResult], None] | None = None,
+    on_batch: Callable[[BatchUpdate], None] | None = None,
+    fresh: bool = False,
+) -> AnalysisOutcome:
+    """Open ``path`` and analyse it with ``classifier``.
+
+    Args:
+        path: A whole-slide image or a plain image (then the model's nominal pixel size is
+            assumed unless ``mpp`` is given, and the outputs say so).
+        classifier: The loaded model.
+        settings: Tile size, stride, tissue threshold, ROI, reader threads.
+        mpp: Pixel size override in micrometres per pixel.
+        cache: Where results are reused and checkpoints kept (None: no cache).
+        cancel: Set to stop between batches; the partial result is returned and cached.
+        on_plan: Called once the tiles are known (with the result, maybe from the cache).
+        on_batch: Called after each classified batch.
+        fresh: Ignore a cached result and classify every tile again.
+    """
+    with open_slide(path, mpp=mpp, assumed_mpp=classifier.profile.nominal_mpp) as slide:
+        return analyze_open_slide(slide, classifier, settings, cache=cache, cancel=cancel, on_plan=on_plan,
+                                  on_batch=on_batch, fresh=fresh)

@@ -1,0 +1,1 @@
+"""Learning from labelled patches: datasets, evaluation metrics, evaluation and fine-tuning."""
