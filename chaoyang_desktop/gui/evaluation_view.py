@@ -370,8 +370,10 @@ class Evaluator(QObject):
         self._request: tuple[str, str | None] | None = None
         self.view: EvaluationView | None = None
         self.dialog: EvaluateDialog | None = None
-        self.act_evaluate = window._action(  # noqa: SLF001
-            "&Evaluate Labelled Folder\u2026", self.ask,
+        from chaoyang_desktop.gui.main_window_ui import make_action
+
+        self.act_evaluate = make_action(
+            window, "&Evaluate Labelled Folder\u2026", self.ask,
             tip="Measure the model on labelled patches: precision, recall, F1, confusion matrix, calibration")
 
     @property

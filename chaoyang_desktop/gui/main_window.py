@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from chaoyang_desktop import __version__
@@ -42,7 +42,14 @@ from chaoyang_desktop.gui.analysis_worker import (
 from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
 from chaoyang_desktop.gui.dialogs import show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
-from chaoyang_desktop.gui.main_window_ui import build_docks, build_menus, build_pages, build_status_bar
+from chaoyang_desktop.gui.main_window_ui import (
+    build_actions,
+    build_docks,
+    build_menus,
+    build_pages,
+    build_status_bar,
+    sample_slide,
+)
 from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarget, resolve_open
 from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
 from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
@@ -80,17 +87,6 @@ NOMINAL_MPP = NOMINAL_TILE_UM / NOMINAL_TILE_PX
 PAGE_WELCOME, PAGE_SLIDE, PAGE_GALLERY = range(3)
 
 
-def sample_slide() -> Path | None:
-    """The bundled sample slide, or None when this installation lacks it."""
-    from chaoyang_desktop.resources import sample_slide_path
-
-    try:
-        path = sample_slide_path()
-    except FileNotFoundError:
-        return None
-    return path if path.is_file() else None
-
-
 def _session_attr(name: str, doc: str) -> Any:
     """A window attribute that reads and writes the open slide's session (None without one)."""
 
@@ -117,6 +113,10 @@ class MainWindow(QMainWindow):
     """The application window."""
 
     slide_opened = Signal(str)
+    gallery_opened = Signal()
+    analysis_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
+    heatmap_refreshed = Signal()
+    error_shown = Signal(str)
 
     slide = _session_attr("slide", "The open slide.")
     slide_path = _session_attr("path", "The open slide's file.")
@@ -125,10 +125,6 @@ class MainWindow(QMainWindow):
     preview_plan = _session_attr("preview_plan", "The last plan of the current settings and region.")
     scheduler = _session_attr("scheduler", "The running analysis's tile queue.")
     roi = _session_attr("roi", "The region analysed and shown; None: the whole slide.")
-    gallery_opened = Signal()
-    analysis_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
-    heatmap_refreshed = Signal()
-    error_shown = Signal(str)
 
     def __init__(
         self,
@@ -212,47 +208,7 @@ class MainWindow(QMainWindow):
         self.slide_list.slide_chosen.connect(self._open_from_list)
         self.analyses_panel.chosen.connect(self.show_analysis_of)
 
-    def _action(self, text: str, slot: Any = None, shortcut: Any = None, checkable: bool = False,
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                action.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        if slot is not None:
-            (action.toggled if checkable else action.triggered).connect(slot)
-        return action
-
     def _build_actions(self) -> None:
-        a = self._action
-        self.act_open = a("&Open\u2026", self.open_file_dialog, QKeySequence.StandardKey.Open,
-                          tip="Open a slide, an image or patches")
-        self.act_open_folder = a("Open &Folder\u2026", self.open_folder_dialog, "Ctrl+Shift+O",
-                                 tip="Open a folder of slides or of patches")
-        self.act_close = a("&Close", self.close_current, QKeySequence.StandardKey.Close)
-        self.act_quit = a("&Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.act_fit = a("&Fit to Window", self.slide_view.fit, ["F", "Ctrl+0"], tip="Show the whole slide (F)")
-        self.act_one = a("&1:1 (Full Resolution)", self.slide_view.one_to_one, ["1", "Ctrl+1"],
-                         tip="One screen pixel per slide pixel (1)")
-        self.act_zoom_in = a("Zoom &In", self.slide_view.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn],
-                             tip="Zoom in (+)")
-        self.act_zoom_out = a("Zoom &Out", self.slide_view.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut],
-                              tip="Zoom out (\u2212)")
-        self.act_heatmap = a("Show &Heatmap", lambda v: self.overlay_panel.show_check.setChecked(v), "H",
-                             checkable=True, tip="Show or hide the heatmap (H)")
-        self.act_heatmap.setChecked(True)
-        self.act_minimap = a("&Minimap", self._set_minimap, "M", checkable=True, tip="Overview of the slide (M)")
-        self.act_minimap.setChecked(True)
-        self.act_analyze = a("&Analyze", lambda: self.analyze(), "Ctrl+R",
-                             tip="Classify the tissue of the slide, or of the region drawn (Ctrl+R)")
-        self.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: self.run_analysis(fresh=True),
-                               tip="Classify every tile again instead of reusing the stored result")
-        self.act_cancel = a("&Cancel Analysis", self.cancel_job, "Ctrl+.", tip="Stop the running job (Ctrl+.)")
         ctl = self.annotation_ctl = AnnotationController(self.slide_view, self.annotations_panel, self)
         ctl.target_drawn.connect(self.set_target)
         ctl.changed.connect(self._on_annotations_changed)
@@ -260,26 +216,7 @@ class MainWindow(QMainWindow):
         ctl.failed.connect(lambda message: self.report_error("Annotations", message))
         ctl.set_model_classes(self.style_.class_names, self.style_.class_colors)
         self.act_rect, self.act_poly = ctl.act_rect, ctl.act_poly
-        self.act_clear_roi = a("C&lear Region", self.clear_roi,
-                               tip="Deselect the annotations and show the whole slide's analysis")
-        self.act_preview = a("&Preview Tissue and Tiles", self._toggle_preview, "T", checkable=True,
-                             tip="Show the tissue mask and the tiles an analysis would classify (T)")
-        self.act_settings = a("&Settings\u2026", self.open_settings, QKeySequence.StandardKey.Preferences)
-        self.act_model = a("Choose &Model\u2026", lambda: self.show_model_dialog("Choose where the model comes from."))
-        self.act_sample = a("Open &Sample Slide", self.open_sample_slide,
-                            tip="Open the bundled sample slide (CMU-1 small region, H&E, CC0)")
-        self.act_sample.setEnabled(sample_slide() is not None)
-        self.act_about = a("&About Chaoyang Desktop", self.show_about)
-        self.act_logs = a("Open &Log Folder", self.open_log_folder)
-        self.act_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self.act_about.setMenuRole(QAction.MenuRole.AboutRole)
-        self.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
-        # Short labels on the toolbar (icon text); the menus keep the full names.
-        for act, label in ((self.act_open, "Open"), (self.act_open_folder, "Open Folder"), (self.act_fit, "Fit"),
-                           (self.act_one, "1:1"), (self.act_zoom_in, "Zoom +"), (self.act_zoom_out, "Zoom \u2212"),
-                           (self.act_analyze, "Analyze"), (self.act_preview, "Preview"), (self.act_cancel, "Cancel"),
-                           (ctl.act_freehand, "Freehand"), (ctl.act_ruler, "Ruler")):
-            act.setIconText(label)
+        build_actions(self, ctl)
         self.exporter = SlideExporter(self)
         self.evaluator = Evaluator(self)
         group = QActionGroup(self)

@@ -6,9 +6,12 @@ the window. What they do is wired in :mod:`chaoyang_desktop.gui.main_window`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
@@ -37,6 +40,18 @@ from chaoyang_desktop.gui.welcome import WelcomePage
 if TYPE_CHECKING:
     from chaoyang_desktop.gui.annotation_controller import AnnotationController
     from chaoyang_desktop.gui.main_window import MainWindow
+
+
+
+def sample_slide() -> Path | None:
+    """The bundled sample slide, or None when this installation lacks it."""
+    from chaoyang_desktop.resources import sample_slide_path
+
+    try:
+        path = sample_slide_path()
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
 
 
 def build_pages(w: MainWindow) -> None:
@@ -123,6 +138,75 @@ def build_docks(w: MainWindow) -> None:
                          w.analyses_dock, w.annotations_dock)
     for dock in w._slide_docks:
         dock.hide()
+
+
+def make_action(parent: QObject, text: str, slot: Callable[..., object] | None = None, shortcut: Any = None,
+                checkable: bool = False, tip: str = "") -> QAction:
+    """A QAction of ``parent``: shortcut(s), checkable, tool and status tip, and its slot connected."""
+    action = QAction(text, parent)
+    if shortcut is not None:
+        if isinstance(shortcut, (list, tuple)):
+            action.setShortcuts([QKeySequence(s) for s in shortcut])
+        else:
+            action.setShortcut(QKeySequence(shortcut))
+    action.setCheckable(checkable)
+    if tip:
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+    if slot is not None:
+        (action.toggled if checkable else action.triggered).connect(slot)
+    return action
+
+
+def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
+    """The window's own actions (the annotation tools are the controller's), with their slots."""
+    def a(text: str, slot: Callable[..., object] | None = None, shortcut: Any = None, checkable: bool = False,
+          tip: str = "") -> QAction:
+        return make_action(w, text, slot, shortcut, checkable, tip)
+
+    w.act_open = a("&Open\u2026", w.open_file_dialog, QKeySequence.StandardKey.Open,
+                      tip="Open a slide, an image or patches")
+    w.act_open_folder = a("Open &Folder\u2026", w.open_folder_dialog, "Ctrl+Shift+O",
+                             tip="Open a folder of slides or of patches")
+    w.act_close = a("&Close", w.close_current, QKeySequence.StandardKey.Close)
+    w.act_quit = a("&Quit", w.close, QKeySequence.StandardKey.Quit)
+    w.act_fit = a("&Fit to Window", w.slide_view.fit, ["F", "Ctrl+0"], tip="Show the whole slide (F)")
+    w.act_one = a("&1:1 (Full Resolution)", w.slide_view.one_to_one, ["1", "Ctrl+1"],
+                     tip="One screen pixel per slide pixel (1)")
+    w.act_zoom_in = a("Zoom &In", w.slide_view.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn],
+                         tip="Zoom in (+)")
+    w.act_zoom_out = a("Zoom &Out", w.slide_view.zoom_out, ["-", QKeySequence.StandardKey.ZoomOut],
+                          tip="Zoom out (\u2212)")
+    w.act_heatmap = a("Show &Heatmap", lambda v: w.overlay_panel.show_check.setChecked(v), "H",
+                         checkable=True, tip="Show or hide the heatmap (H)")
+    w.act_heatmap.setChecked(True)
+    w.act_minimap = a("&Minimap", w._set_minimap, "M", checkable=True, tip="Overview of the slide (M)")
+    w.act_minimap.setChecked(True)
+    w.act_analyze = a("&Analyze", lambda: w.analyze(), "Ctrl+R",
+                         tip="Classify the tissue of the slide, or of the region drawn (Ctrl+R)")
+    w.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: w.run_analysis(fresh=True),
+                           tip="Classify every tile again instead of reusing the stored result")
+    w.act_cancel = a("&Cancel Analysis", w.cancel_job, "Ctrl+.", tip="Stop the running job (Ctrl+.)")
+    w.act_clear_roi = a("C&lear Region", w.clear_roi,
+                           tip="Deselect the annotations and show the whole slide's analysis")
+    w.act_preview = a("&Preview Tissue and Tiles", w._toggle_preview, "T", checkable=True,
+                         tip="Show the tissue mask and the tiles an analysis would classify (T)")
+    w.act_settings = a("&Settings\u2026", w.open_settings, QKeySequence.StandardKey.Preferences)
+    w.act_model = a("Choose &Model\u2026", lambda: w.show_model_dialog("Choose where the model comes from."))
+    w.act_sample = a("Open &Sample Slide", w.open_sample_slide,
+                        tip="Open the bundled sample slide (CMU-1 small region, H&E, CC0)")
+    w.act_sample.setEnabled(sample_slide() is not None)
+    w.act_about = a("&About Chaoyang Desktop", w.show_about)
+    w.act_logs = a("Open &Log Folder", w.open_log_folder)
+    w.act_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
+    w.act_about.setMenuRole(QAction.MenuRole.AboutRole)
+    w.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
+    # Short labels on the toolbar (icon text); the menus keep the full names.
+    for act, label in ((w.act_open, "Open"), (w.act_open_folder, "Open Folder"), (w.act_fit, "Fit"),
+                       (w.act_one, "1:1"), (w.act_zoom_in, "Zoom +"), (w.act_zoom_out, "Zoom \u2212"),
+                       (w.act_analyze, "Analyze"), (w.act_preview, "Preview"), (w.act_cancel, "Cancel"),
+                       (ctl.act_freehand, "Freehand"), (ctl.act_ruler, "Ruler")):
+        act.setIconText(label)
 
 
 def build_menus(w: MainWindow, ctl: AnnotationController) -> None:

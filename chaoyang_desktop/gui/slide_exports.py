@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRectF, QStandardPaths, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QFont, QFontMetrics, QImage, QPainter
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QFont, QFontMetrics, QImage, QPainter
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
@@ -263,7 +263,11 @@ class SlideExporter(QObject):
         #: Tests and scripts answer the heatmap dialog through this (None: ask the user).
         self.heatmap_choice: tuple[bool, int, bool] | None = None
         self.heatmap_dialog: HeatmapExportDialog | None = None
-        a = window._action  # noqa: SLF001 (the window's action factory)
+        from chaoyang_desktop.gui.main_window_ui import make_action
+
+        def a(text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
+            return make_action(window, text, slot, shortcut, tip=tip)
+
         self.act_report = a("Export &Report (PDF)\u2026", lambda: self.export(EXPORT_REPORT), "Ctrl+Shift+E",
                             tip="A PDF with the overview, the composition, confidence histograms and example tiles")
         self.act_heatmap = a("Export &Heatmap Image\u2026", lambda: self.export(EXPORT_HEATMAP),
