@@ -16,7 +16,6 @@ import dataclasses
 import functools
 import html
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +41,7 @@ from chaoyang_desktop.gui.analysis_worker import (
 from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
 from chaoyang_desktop.gui.dialogs import show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
+from chaoyang_desktop.gui.heatmap_presenter import HeatmapPresenter
 from chaoyang_desktop.gui.main_window_ui import (
     build_actions,
     build_docks,
@@ -51,7 +51,7 @@ from chaoyang_desktop.gui.main_window_ui import (
     sample_slide,
 )
 from chaoyang_desktop.gui.open_targets import KIND_SLIDE, KIND_SLIDES, OpenTarget, resolve_open
-from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
+from chaoyang_desktop.gui.overlay import OverlayStyle
 from chaoyang_desktop.gui.overlay_panel import DEFAULT_CLASS_NAMES
 from chaoyang_desktop.gui.patch_classification import PatchClassification
 from chaoyang_desktop.gui.run_dialogs import BACKGROUND, STAY, ask_before_leaving_run, ask_out_of_domain
@@ -153,7 +153,6 @@ class MainWindow(QMainWindow):
         #: The open slide and everything about it; None on the start page and in the gallery.
         self.session: SlideSession | None = None
         self.profile: ModelProfile | None = None
-        self.layer: HeatmapLayer | None = None
         #: The open slide's analysis and preview jobs (they follow the session).
         self.analysis = SlideAnalysis(self.host, self)
         self._pending_after_model: str | None = None
@@ -232,6 +231,7 @@ class MainWindow(QMainWindow):
         self.inspection = TileInspection(self.slide_view, self.inspector, self.cursor_label, self)
         self.inspection.style = self.style_
         self.inspection.tile_shown.connect(self._on_tile_shown)
+        self.heatmap = HeatmapPresenter(self.slide_view, self.summary_panel)
         self.patches = PatchClassification(self.host, self.gallery, self.progress, self)
         self.patches.ended.connect(self._on_patches_ended)
         self.progress.cancel_requested.connect(self.cancel_job)
@@ -351,7 +351,7 @@ class MainWindow(QMainWindow):
         self.session = SlideSession(path, slide, mpp)
         self.analysis.set_session(self.session)
         self.inspection.session = self.session
-        self.layer = None
+        self.heatmap.layer = None
         self.slide_view.set_slide(slide)
         if old is not None:
             old.close()
@@ -416,7 +416,7 @@ class MainWindow(QMainWindow):
             self.session.close()
             self.session = None
             self.host.close_slide()
-        self.layer = None
+        self.heatmap.layer = None
 
     def close_current(self) -> None:
         if self._ask_before_leaving_run(self.close_current, action="Close"):
@@ -604,8 +604,7 @@ class MainWindow(QMainWindow):
         plan, r = self.plan, self.result
         assert plan is not None and r is not None
         self._use_classes(plan.provenance.class_names, plan.provenance.class_colors)
-        self.layer = HeatmapLayer(plan.grid, self.style_)
-        self.slide_view.set_heatmap(self.layer)
+        self.heatmap.show(plan, self.style_)
         self.inspector.clear()
         self.slide_view.set_selected_tile(None)
         self.refresh_heatmap()
@@ -756,32 +755,14 @@ class MainWindow(QMainWindow):
 
     # ----- live heatmap --------------------------------------------------------------------------------------------
     def refresh_heatmap(self) -> None:
-        """Rebuild the heatmap image and the summary from the mirrored result (coalesced)."""
+        """Redraw the heatmap and the summary from the mirrored result (coalesced by the analysis)."""
         r = self.result
-        if r is None or self.layer is None:
+        if r is None:
             return
-        started = time.perf_counter()
-        hm, cnt = r.heatmap()
-        pending = None
-        waiting = r.status == TILE_PENDING
-        if np.any(waiting) and self.analysis.running:
-            pending = pending_cells(r.grid, r.t_col[waiting], r.t_row[waiting])
-        self.layer.set_cells(hm, cnt, pending)
-        self.layer.set_style(self.style_)
-        self.slide_view.heatmap_changed()
-        note = ""
-        if r.provenance.mpp_assumed:
-            note = f"Areas assume {r.provenance.mpp:g} \u00b5m/px (not in the file)."
-        warning = ""
-        check = r.provenance.domain_check or {}
-        if check.get("findings"):  # overridden now, or a stored analysis that was
-            findings = " ".join(f.get("message", "") for f in check.get("findings", []))
-            warning = f"Analysed anyway, outside what the model can judge; the classes may mean nothing. {findings}"
-        self.summary_panel.set_summary(r.summary(), self.style_.class_colors, note, warning)
-        self.summary_panel.set_compositions(self.session.compositions() if self.session is not None else [])
+        s = self.session
+        took_ms = self.heatmap.refresh(r, self.style_, self.analysis.running, s.compositions() if s else [])
         # Huge slides with overlapping tiles take longer to summarise: then refresh less often, so
         # the GUI thread stays mostly idle (at most a fifth of its time goes here).
-        took_ms = 1000.0 * (time.perf_counter() - started)
         self.analysis.pace_refresh(max(REFRESH_MS, min(5000, round(5 * took_ms))))
         self.heatmap_refreshed.emit()
 
@@ -793,13 +774,7 @@ class MainWindow(QMainWindow):
         self.settings.set("overlay/opacity", style.opacity)
         self.settings.set("overlay/alpha_by_confidence", style.alpha_by_confidence)
         self.settings.set("overlay/min_confidence", style.min_confidence)
-        if self.layer is not None:
-            self.layer.set_style(style)
-            self.slide_view.heatmap_changed()
-        if self.summary_panel.summary is not None:
-            panel = self.summary_panel
-            panel.set_summary(panel.summary, style.class_colors, panel.totals.text().partition("\n")[2],
-                              panel.warning.text() if panel.warning.isVisibleTo(panel) else "")
+        self.heatmap.restyle(style)
         self.gallery.set_classes(style.class_names, style.class_colors)
         self.inspector.set_classes(style.class_names, style.class_colors)
 
@@ -893,9 +868,8 @@ class MainWindow(QMainWindow):
         self.analyses_panel.set_entries(regions, (mpp / 1000.0) ** 2 if mpp else None, self.roi)
 
     def _show_no_result(self) -> None:
-        self.plan = self.result = self.layer = None
-        self.slide_view.set_heatmap(None)
-        self.summary_panel.clear()
+        self.plan = self.result = None
+        self.heatmap.clear()
         self.inspector.clear()
 
     # ----- inspection ----------------------------------------------------------------------------------------------
