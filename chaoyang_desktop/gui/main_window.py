@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
-from chaoyang_desktop import __version__
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.model.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
 from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
@@ -39,7 +38,7 @@ from chaoyang_desktop.gui.analysis_worker import (
     WorkerHost,
 )
 from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
-from chaoyang_desktop.gui.dialogs import show_error
+from chaoyang_desktop.gui.dialogs import open_log_folder, show_about, show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
 from chaoyang_desktop.gui.heatmap_presenter import HeatmapPresenter
 from chaoyang_desktop.gui.main_window_ui import (
@@ -969,25 +968,10 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Settings saved. They apply to the next analysis.", 8000)
 
     def show_about(self) -> None:
-        box = QMessageBox(self)
-        box.setWindowTitle("About Chaoyang Desktop")
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setText(
-            f"<h3>Chaoyang Desktop {__version__}</h3>"
-            "<p>Classifies colon H&amp;E tissue (Normal, Serrated, Adenocarcinoma, Adenoma) with a Vision "
-            "Transformer fine-tuned on the Chaoyang dataset.</p>"
-            f"<p><b>{RESEARCH_NOTICE}</b></p>"
-            "<p>The model weights are not part of this application; they are downloaded to this computer "
-            "under their own non-commercial licence.</p>")
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
+        show_about(self, RESEARCH_NOTICE)
 
     def open_log_folder(self) -> None:
-        from chaoyang_desktop.core.paths import log_dir
-
-        folder = log_dir()
-        folder.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        open_log_folder()
 
     # ===== lifetime ===================================================================================================
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
