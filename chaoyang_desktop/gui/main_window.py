@@ -1,13 +1,17 @@
-"""The main window: menus, toolbar, docks, status bar; opening things; running and showing analyses.
+"""The main window: it wires the slide session, the controllers and the widgets together.
 
-Layout: the centre is a stack of the start page, the slide view and the patch gallery. Right
-docks hold the overlay controls with the legend, the summary, the inspector and the slide
-properties; a left dock lists the slides of an opened folder. The status bar shows the device,
-the running job (tiles done/total, rate, time left, Cancel) and the cursor position.
+Layout (built by :mod:`~chaoyang_desktop.gui.main_window_ui`): the centre is a stack of the start
+page, the slide view and the patch gallery; right docks hold the overlay controls and legend,
+the summary, and the inspector, slide properties, analyses and annotations as tabs; a left dock
+lists the slides of an opened folder; the status bar shows the device, the running job and the
+cursor position.
 
-Analyses run on the :class:`~chaoyang_desktop.gui.analysis_worker.WorkerHost`'s thread. The
-window mirrors the running result from the numpy arrays each batch carries, and refreshes the
-heatmap and the summary on a 250 ms timer, so a fast model cannot flood the event loop.
+State lives in the open slide's :class:`~chaoyang_desktop.core.session.SlideSession` (dropped
+when another slide opens, so nothing of one slide shows on another). The controllers depend on
+the session and the job host, not on the window: :class:`SlideAnalysis` runs analyses and
+previews, :class:`AnnotationController` the annotation tools and panel, :class:`TileInspection`
+the inspector, :class:`PatchClassification` the gallery's job; :class:`HeatmapPresenter` draws the
+layer and the summary. The window opens things, asks the questions, and routes what they say.
 """
 
 from __future__ import annotations
