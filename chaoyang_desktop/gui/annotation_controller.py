@@ -8,6 +8,7 @@ and redraws both from the session when it changes.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
     from chaoyang_desktop.gui.slide_view import SlideView
 
+#: The names given when drawn ("Rectangle 3"); the number runs across shapes.
+AUTO_NAME = re.compile(r"(?:Rectangle|Ellipse|Polygon|Freehand) (\d+)")
 #: Files the import accepts (QuPath writes .geojson; some tools .json).
 GEOJSON_SUFFIXES = (".geojson", ".json")
 
@@ -193,12 +196,10 @@ class AnnotationController(QObject):
         if s is None:
             return
         (x0, y0), (x1, y1) = drawn.l0_points[0], drawn.l0_points[-1]
-        # Named when drawn, so the name stays when others are deleted and goes into the exports.
-        taken = {a.name for a in s.annotation_list()}
-        n = len(s.annotation_list()) + 1
-        while f"{drawn.shape.capitalize()} {n}" in taken:
-            n += 1
-        name = f"{drawn.shape.capitalize()} {n}"
+        # Named when drawn, so the name stays when others are deleted and goes into the exports; one
+        # running number across shapes, so "annotation 4" means one annotation.
+        numbers = [int(m.group(1)) for a in s.annotation_list() if (m := AUTO_NAME.fullmatch(a.name))]
+        name = f"{drawn.shape.capitalize()} {max(numbers, default=0) + 1}"
         try:
             if drawn.shape == MODE_RECT:
                 ann = Annotation.rectangle(x0, y0, x1, y1, name=name)

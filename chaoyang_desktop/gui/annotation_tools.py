@@ -47,8 +47,9 @@ FREEHAND_STEP = 2.0
 #: resize them; freehand outlines show none (they are moved, not edited point by point).
 MAX_HANDLES = 60
 BOX_SHAPES = ("rectangle", "ellipse")
-#: Outline of an annotation without a class (QuPath's default annotation colour).
-UNCLASSIFIED = QColor(255, 0, 0)
+#: Outline of an annotation without a class: magenta, which no model class uses (QuPath's red would
+#: read as Adenocarcinoma on the heatmap's legend).
+UNCLASSIFIED = QColor(230, 60, 230)
 DRAWING = QColor(255, 235, 59)
 
 
@@ -335,15 +336,15 @@ class AnnotationTools(QObject):
         text = metrics.elidedText(ann.name, Qt.TextElideMode.ElideRight, max(60, int(sx1 - sx0) + 40))
         rect = QRectF(metrics.boundingRect(text)).adjusted(-4, -2, 4, 2)
         rect.moveBottomLeft(QPointF(sx0, sy0 - 4))
-        rect.adjust(0, 0, 4, 0)
+        rect.adjust(0, 0, 6, 0)
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(QColor(0, 0, 0, 180))
         p.drawRoundedRect(rect, 3, 3)
         p.setBrush(color)  # the class colour as a bar: white text reads on any class colour
-        p.drawRect(QRectF(rect.left(), rect.top(), 4, rect.height()))
+        p.drawRect(QRectF(rect.left(), rect.top(), 6, rect.height()))
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.setPen(QColor(255, 255, 255))
-        p.drawText(rect.adjusted(4, 0, 0, 0), Qt.AlignmentFlag.AlignCenter, text)
+        p.drawText(rect.adjusted(6, 0, 0, 0), Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_drawing(self, p: QPainter) -> None:
         st = self.state

@@ -160,6 +160,7 @@ class MainWindow(QMainWindow):
         self.analysis = SlideAnalysis(self.host, self)
         self._pending_after_model: str | None = None
         self._awaiting_confirm = False
+        self._background_note = ""
         self.model_dialog: QWidget | None = None
         self.settings_dialog: QWidget | None = None
         self.out_of_domain_dialog: QMessageBox | None = None
@@ -387,6 +388,10 @@ class MainWindow(QMainWindow):
         """The slide is on screen: look for a stored analysis of it (planned with this thumbnail)."""
         if self.slide is not None and self.slide.mpp is not None and not self.analysis.running:
             self.request_preview(lookup_cache=True)
+            waiting = [Path(h.job.path).name for h in self.host.running_jobs()
+                       if h.background and isinstance(h.job, SlideJob)]
+            if waiting:  # the worker runs one job at a time: the lookup waits behind it
+                self.statusBar().showMessage(f"Its stored analysis, if any, shows when {waiting[0]} is done.", 15000)
 
     def open_gallery(self, target: OpenTarget, auto_classify: bool | None = None) -> bool:
         from chaoyang_desktop.core.analysis.patches import find_images
@@ -588,6 +593,7 @@ class MainWindow(QMainWindow):
         a.progress.connect(self.progress.update_progress)
         a.scheduler_ready.connect(self.prioritise_visible_tiles)
         a.ended.connect(self._on_analysis_ended)
+        a.background_progress.connect(self._on_background_progress)
         a.background_ended.connect(self._on_background_ended)
 
     def _on_preview_ready(self, ready: PlanReady) -> None:
@@ -612,9 +618,11 @@ class MainWindow(QMainWindow):
         self.slide_view.set_selected_tile(None)
         self.refresh_heatmap()
         if stored:
+            note, self._background_note = self._background_note, ""
             self.statusBar().showMessage(
-                "Showing the stored analysis of this slide (same model and settings)." if r.n_done == r.n_tiles else
-                f"A previous analysis stopped after {r.n_done} of {r.n_tiles} tiles; Analyze resumes it.", 10000)
+                ("Showing the stored analysis of this slide (same model and settings)." if r.n_done == r.n_tiles else
+                 f"A previous analysis stopped after {r.n_done} of {r.n_tiles} tiles; Analyze resumes it.")
+                + (f" {note}" if note else ""), 20000)
 
     def _on_run_planned(self, ready: PlanReady) -> None:
         plan = ready.plan
@@ -678,9 +686,22 @@ class MainWindow(QMainWindow):
             session.out_of_domain_allowed = True
             self.run_analysis()
 
+    def _on_background_progress(self, path: str, done: int, total: int, elapsed: float) -> None:
+        """A run kept going for another slide shows in the progress bar while nothing else does."""
+        if self.user_job_running(foreground=True):
+            return
+        if not self.progress.isVisibleTo(self):
+            self.progress.start(f"{Path(path).name} (background)", "tiles")
+        self.progress.update_progress(done, total, elapsed)
+
     def _on_background_ended(self, path: str, outcome: str) -> None:
-        what = {"done": "finished; reopen the slide to see it"}.get(outcome, f"ended ({outcome})")
-        self.statusBar().showMessage(f"The analysis of {Path(path).name} in the background {what}.", 15000)
+        if not self.user_job_running(foreground=True):
+            self.progress.finish()
+        what = {"done": "finished: its result is stored", "cancelled": "was cancelled: its finished tiles are kept"
+                }.get(outcome, f"ended ({outcome})")
+        # Kept until a result is shown, which would otherwise overwrite it at once.
+        self._background_note = f"The analysis of {Path(path).name} in the background {what}."
+        self.statusBar().showMessage(self._background_note, 30000)
         self._update_actions()
 
     def _model_missing(self, message: str) -> None:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
 from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
 from chaoyang_desktop.gui.analysis_worker import AnalysisRequest, ModelRequest, PlanReady, SlideJob, SlideOutcome
@@ -60,7 +61,9 @@ class SlideAnalysis(QObject):
     ended = Signal(str, str, str)
     #: The running analysis takes tile priorities now (send it the tiles in view).
     scheduler_ready = Signal()
-    #: A job kept running in the background for another slide ended: its slide's path, its outcome.
+    #: A job kept running in the background for another slide: its slide's path, done, total, elapsed.
+    background_progress = Signal(str, int, int, float)
+    #: It ended: its slide's path, its outcome.
     background_ended = Signal(str, str)
 
     def __init__(self, host: WorkerHost, parent: QObject | None = None) -> None:
@@ -99,8 +102,11 @@ class SlideAnalysis(QObject):
         session = self.session
         if keep_running and session is not None:
             job.background = True
-            job.detach()  # nothing of it reaches this controller's views any more...
-            job.ended.connect(functools.partial(self._on_background_ended, job, session.path))  # ...but its end
+            # Nothing of it reaches this session's views any more, only its progress and its end.
+            for signal, slot in self._run_slots(job):
+                signal.disconnect(slot)
+            job.batch_ready.connect(functools.partial(self._on_background_batch, session.path))
+            job.ended.connect(functools.partial(self._on_background_ended, job, session.path))
         else:
             job.cancel()  # the worker checkpoints the finished tiles as it stops
             job.detach()
@@ -120,16 +126,17 @@ class SlideAnalysis(QObject):
         s.scheduler = None
         handle = self.host.submit(SlideJob(s.path, s.mpp_override, model, analysis, fresh=fresh))
         self.analysis = handle
-        handle.plan_ready.connect(self._on_run_plan)
-        handle.scheduler_ready.connect(self._on_scheduler)
-        handle.batch_ready.connect(self._on_batch)
-        handle.finished.connect(self._on_finished)
-        handle.failed.connect(self._on_failed)
-        handle.model_missing.connect(self._on_model_missing)
-        handle.out_of_domain.connect(self._on_out_of_domain)
-        handle.no_tiles.connect(self._on_no_tiles)
-        handle.replaced.connect(self._on_replaced)
+        for signal, slot in self._run_slots(handle):
+            signal.connect(slot)
         self.started_at = time.perf_counter()
+
+    def _run_slots(self, handle: JobHandle) -> list[tuple[SignalInstance, Callable[..., None]]]:
+        """What this controller listens to on a running analysis."""
+        return [(handle.plan_ready, self._on_run_plan), (handle.scheduler_ready, self._on_scheduler),
+                (handle.batch_ready, self._on_batch), (handle.finished, self._on_finished),
+                (handle.failed, self._on_failed), (handle.model_missing, self._on_model_missing),
+                (handle.out_of_domain, self._on_out_of_domain), (handle.no_tiles, self._on_no_tiles),
+                (handle.replaced, self._on_replaced)]
 
     def request_preview(self, model: ModelRequest, analysis: AnalysisRequest, lookup_cache: bool,
                         thumbnail: np.ndarray | None) -> None:
@@ -240,6 +247,9 @@ class SlideAnalysis(QObject):
 
     def _on_no_tiles(self, message: str) -> None:
         self._end(ENDED_NO_TILES, message)
+
+    def _on_background_batch(self, path: str, update: BatchUpdate) -> None:
+        self.background_progress.emit(path, update.done, update.total, update.elapsed_s)
 
     def _on_background_ended(self, job: JobHandle, path: str) -> None:
         self.background_ended.emit(path, job.outcome)

@@ -93,7 +93,7 @@ class SummaryPanel(QWidget):
         lines = []
         for c in self.compositions[:MAX_ANNOTATION_LINES]:
             if c.analysed_area_mm2 <= 0:
-                parts = "not analysed"
+                parts = "no analysed tissue inside"
             else:
                 top = sorted(c.classes, key=lambda k: -k["percent"])[:TOP_CLASSES]
                 parts = ", ".join(f"<span style='color:{k['color']}'>\u25a0</span> {html.escape(k['name'])} "

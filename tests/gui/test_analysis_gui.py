@@ -529,6 +529,9 @@ def test_a_run_can_go_on_in_the_background(qtbot, make_window, cmu_slide, test_d
     assert window.slide_path == other and window.result is None and window.slide_view.heatmap is None
     (job,) = [h for h in window.host.running_jobs() if h.background]
     assert job.job.path == str(cmu_slide)
+    # Its progress shows, named, while nothing else runs.
+    qtbot.waitUntil(lambda: window.progress.isVisibleTo(window), timeout=20000)
+    assert "(background)" in window.progress.title.text()
     shown: list[object] = []
     window.heatmap_refreshed.connect(lambda: shown.append(window.result))
     # ...while the first one finishes in the background, and says so.

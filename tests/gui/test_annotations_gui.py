@@ -326,3 +326,15 @@ def test_the_class_box_shows_the_selected_annotations_class(qtbot, window, cmu_s
     assert box.currentText() == "(no class)"
     window.annotation_ctl.select([a.uid, b.uid])  # mixed
     assert box.currentText() == "(no class)"
+
+
+def test_drawn_names_keep_one_running_number(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    open_slide_in(qtbot, window, cmu_slide)
+    ctl, s = window.annotation_ctl, window.session
+    ctl.draw("rectangle", [[100, 100], [300, 300]])
+    ctl.draw("ellipse", [[400, 100], [600, 300]])
+    ctl.draw("freehand", [[700, 100], [900, 150], [800, 300]])
+    ctl.select([s.annotation_list()[1].uid])
+    ctl.delete_selected()
+    ctl.draw("rectangle", [[100, 400], [300, 600]])
+    assert [a.name for a in s.annotation_list()] == ["Rectangle 1", "Freehand 3", "Rectangle 4"]
