@@ -635,8 +635,8 @@ def _annotations_section(data: ReportData, st: dict[str, ParagraphStyle]) -> lis
         ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
     ]))
     note = ("Area: the annotation's own. Percentages: share of each predicted class in the analysed area inside "
-            "the annotation (heatmap cells whose centre lies inside it), computed as for the whole slide; the "
-            "same numbers are in summary.json under \"annotations\".")
+            "the annotation (each heatmap cell weighted by the share of it the annotation covers), computed as "
+            "for the whole slide; the same numbers are in summary.json under \"annotations\".")
     return [CondPageBreak(50 * mm), Paragraph("Annotations", st["h1"]), t, Spacer(1, 3),
             Paragraph(_markup(note), st["small"])]
 

@@ -27,6 +27,7 @@ from chaoyang_desktop.core.slide.annotations import (
     write_annotations_file,
 )
 from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.annotation_tools import (
     BOX_SHAPES,
     MODE_ELLIPSE,
@@ -98,15 +99,7 @@ class AnnotationController(QObject):
 
         def action(text: str, slot: Callable[..., object], shortcut: object = None, checkable: bool = False,
                    tip: str = "") -> QAction:
-            act = QAction(text, parent)
-            if shortcut is not None:
-                keys = shortcut if isinstance(shortcut, list) else [shortcut]
-                act.setShortcuts([k if isinstance(k, QKeySequence) else QKeySequence(k) for k in keys])
-            act.setCheckable(checkable)
-            if tip:
-                act.setToolTip(tip)
-                act.setStatusTip(tip)
-            act.triggered.connect(slot)
+            act = make_action(parent, text, slot, shortcut, checkable, tip)
             parent.addAction(act)  # shortcuts work wherever the focus is in the window
             return act
 

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 )
 
 from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, EvaluateJob, EvaluationOutcome
 
 if TYPE_CHECKING:
@@ -370,8 +371,6 @@ class Evaluator(QObject):
         self._request: tuple[str, str | None] | None = None
         self.view: EvaluationView | None = None
         self.dialog: EvaluateDialog | None = None
-        from chaoyang_desktop.gui.main_window_ui import make_action
-
         self.act_evaluate = make_action(
             window, "&Evaluate Labelled Folder\u2026", self.ask,
             tip="Measure the model on labelled patches: precision, recall, F1, confusion matrix, calibration")

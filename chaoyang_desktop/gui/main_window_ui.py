@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
 from chaoyang_desktop.gui.gallery import PatchGallery
@@ -138,24 +139,6 @@ def build_docks(w: MainWindow) -> None:
                          w.analyses_dock, w.annotations_dock)
     for dock in w._slide_docks:
         dock.hide()
-
-
-def make_action(parent: QObject, text: str, slot: Callable[..., object] | None = None, shortcut: Any = None,
-                checkable: bool = False, tip: str = "") -> QAction:
-    """A QAction of ``parent``: shortcut(s), checkable, tool and status tip, and its slot connected."""
-    action = QAction(text, parent)
-    if shortcut is not None:
-        if isinstance(shortcut, (list, tuple)):
-            action.setShortcuts([QKeySequence(s) for s in shortcut])
-        else:
-            action.setShortcut(QKeySequence(shortcut))
-    action.setCheckable(checkable)
-    if tip:
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-    if slot is not None:
-        (action.toggled if checkable else action.triggered).connect(slot)
-    return action
 
 
 def build_actions(w: MainWindow, ctl: AnnotationController) -> None:

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from chaoyang_desktop.core.errors import ChaoyangError
+from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analysis_worker import (
     EXPORT_CSV,
     EXPORT_GEOJSON,
@@ -263,8 +264,6 @@ class SlideExporter(QObject):
         #: Tests and scripts answer the heatmap dialog through this (None: ask the user).
         self.heatmap_choice: tuple[bool, int, bool] | None = None
         self.heatmap_dialog: HeatmapExportDialog | None = None
-        from chaoyang_desktop.gui.main_window_ui import make_action
-
         def a(text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
             return make_action(window, text, slot, shortcut, tip=tip)
 

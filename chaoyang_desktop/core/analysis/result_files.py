@@ -93,8 +93,9 @@ def summary_document(
             (its name, or e.g. "Rectangle 2" when unnamed), ``class_name`` (its classification
             or null), ``area_mm2`` (the annotation's), ``analysed_area_mm2``, ``tiles`` and
             ``classes`` (as ``classes`` above, restricted to the annotation: areas from the
-            heatmap cells whose centre is inside, tiles from the done tiles whose centre is
-            inside). Always present; an empty list when no annotation is given.
+            heatmap cells, each weighted by the share of it the annotation covers; tiles from
+            the done tiles whose centre is inside). Always present; an empty list when no
+            annotation is given.
 
     Args:
         result: The analysis.
