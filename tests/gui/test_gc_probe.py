@@ -2,9 +2,9 @@
 
 Python collects reference cycles on whichever thread allocates when a threshold is crossed. A
 Qt object in such a cycle can then be destroyed on a worker thread, and Qt crashes. The probe
-runs the app's main paths (open, analyse, export, evaluate, patches, switch slides, close) with
-``gc.DEBUG_SAVEALL``, so every object the collector finds is kept for inspection instead of
-freed, and asserts that none of them wraps a Qt object. It runs in a process of its own, so the
+runs the app's main paths (open, analyse, export, annotate and analyse a region, evaluate,
+patches, switch slides, close) with ``gc.DEBUG_SAVEALL``, so every object the collector finds is
+kept for inspection instead of freed, and asserts that none of them wraps a Qt object. It runs in a process of its own, so the
 collector's state of the test session is not touched.
 """
 
@@ -61,6 +61,15 @@ for cycle in range(2):
     for kind, name in ((EXPORT_CSV, "tiles.csv"), (EXPORT_REPORT, "report.pdf")):
         w.exporter.export(kind, out + f"/{cycle}-{name}")
         spin(lambda: len(exported) == (1 if kind == EXPORT_CSV else 2))
+    # Annotations: drawn, selected, edited, undone; a region of them analysed.
+    w.annotation_ctl.draw("rectangle", [[600, 900], [1500, 1900]])
+    w.annotation_ctl.draw("polygon", [[300, 300], [900, 320], [600, 800]])
+    w.annotation_ctl.delete_selected()
+    w.annotation_ctl.undo()
+    w.annotation_ctl.select([a.uid for a in w.session.annotation_list()])
+    done.clear()
+    w.analyze(confirm=False)
+    spin(lambda: done)
     evaluated = []
     w.evaluator.evaluation_finished.connect(evaluated.append)
     w.evaluator.start(labelled)
