@@ -4,8 +4,8 @@ Python collects reference cycles on whichever thread allocates when a threshold 
 Qt object in such a cycle can then be destroyed on a worker thread, and Qt crashes. The probe
 runs the app's main paths (open, analyse, export, annotate and analyse a region, evaluate,
 patches, switch slides, close) with ``gc.DEBUG_SAVEALL``, so every object the collector finds is
-kept for inspection instead of freed, and asserts that none of them wraps a Qt object. It runs in a process of its own, so the
-collector's state of the test session is not touched.
+kept for inspection instead of freed, and asserts that none of them wraps a Qt object. It runs
+in a process of its own, so the collector's state of the test session is not touched.
 """
 
 from __future__ import annotations
