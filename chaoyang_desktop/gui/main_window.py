@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import html
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.model.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
-from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.gui.analysis_worker import (
     AnalysisRequest,
@@ -73,7 +72,6 @@ from chaoyang_desktop.gui.slide_view import PlanPreview
 from chaoyang_desktop.gui.tile_inspection import TileInspection
 
 if TYPE_CHECKING:
-    from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan
     from chaoyang_desktop.core.model.profile import ModelProfile
     from chaoyang_desktop.core.slide.roi import Roi
 
@@ -192,8 +190,8 @@ class MainWindow(QMainWindow):
     # ===== construction ====================================================================================
     def _build_central(self) -> None:
         build_pages(self)
-        self.banner_run.clicked.connect(lambda: self.run_analysis())
-        self.banner_cancel.clicked.connect(self._dismiss_banner)
+        self.banner.run_button.clicked.connect(lambda: self.run_analysis())
+        self.banner.cancel_button.clicked.connect(self._dismiss_banner)
         self.welcome.open_file.connect(self.open_file_dialog)
         self.welcome.open_folder.connect(self.open_folder_dialog)
         self.welcome.open_sample.connect(self.open_sample_slide)
@@ -505,9 +503,7 @@ class MainWindow(QMainWindow):
         ask = self.settings.get("ui/confirm_analysis") if confirm is None else confirm
         if ask and self.interactive and not self._awaiting_confirm:
             self._awaiting_confirm = True
-            self.banner_label.setText("Preparing the preview of tissue and tiles\u2026")
-            self.banner.show()
-            self.banner_run.setFocus()
+            self.banner.ask()
             self.request_preview(lookup_cache=False)
             return
         self.run_analysis()
@@ -600,7 +596,7 @@ class MainWindow(QMainWindow):
         if self.act_preview.isChecked() or self._awaiting_confirm:
             self.slide_view.set_preview(PlanPreview.from_plan(ready.plan))
         if self._awaiting_confirm:
-            self._describe_plan_in_banner(ready.plan, ready)
+            self.banner.describe(ready, in_region=self.roi is not None)
 
     def _on_preview_failed(self, message: str, details: str) -> None:
         if self._awaiting_confirm:
@@ -635,28 +631,6 @@ class MainWindow(QMainWindow):
         else:
             self.statusBar().showMessage(f"Analysing {plan.n_tiles:,} tiles of {plan.provenance.tile_um:.0f} \u00b5m"
                                          f" at pyramid level {plan.grid.level}\u2026")
-
-    def _describe_plan_in_banner(self, plan: AnalysisPlan, ready: PlanReady) -> None:
-        n = plan.n_tiles
-        where = "in the selected region" if self.roi is not None else "in the whole slide"
-        area = n * (plan.provenance.tile_um / 1000.0) ** 2
-        cached = ""
-        if ready.from_cache:
-            done = int(np.count_nonzero(ready.status == TILE_DONE))
-            cached = " Stored result found: shown at once." if done == n else f" {done} done in an earlier run: resumes."
-        if n == 0:  # nothing to analyse: say why instead of offering to run
-            self.banner_label.setText(f"<b>Nothing to analyse.</b> {html.escape(plan.empty_reason)}")
-            self.banner_run.setEnabled(False)
-            return
-        check = ""
-        if not plan.domain.passed:  # said before the run, not only after it is refused
-            check = (f"<br><b style='color:#b35900'>\u26a0 The model cannot judge this slide:</b> "
-                     f"{html.escape(plan.domain.reason)}")
-        self.banner_label.setText(
-            f"<b>{n:,} tissue tile{'s' if n != 1 else ''}</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} in the grid), "
-            f"{plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
-            f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
-        self.banner_run.setEnabled(True)
 
     def _on_analysis_ended(self, how: str, message: str, details: str) -> None:
         self.refresh_heatmap()

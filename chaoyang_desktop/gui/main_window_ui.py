@@ -15,9 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFrame,
-    QHBoxLayout,
     QLabel,
-    QPushButton,
     QScrollArea,
     QSizePolicy,
     QStackedWidget,
@@ -28,6 +26,7 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
+from chaoyang_desktop.gui.confirm_banner import ConfirmBanner
 from chaoyang_desktop.gui.gallery import PatchGallery
 from chaoyang_desktop.gui.inspector import Inspector
 from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
@@ -65,21 +64,7 @@ def build_pages(w: MainWindow) -> None:
     v = QVBoxLayout(slide_page)
     v.setContentsMargins(0, 0, 0, 0)
     v.setSpacing(0)
-    w.banner = QFrame()
-    w.banner.setObjectName("confirm_banner")
-    w.banner.setStyleSheet("#confirm_banner { background: #e3f2fd; border-bottom: 1px solid #90caf9; }"
-                              "#confirm_banner QLabel { color: #0d2b45; }")
-    hb = QHBoxLayout(w.banner)
-    hb.setContentsMargins(10, 6, 10, 6)
-    w.banner_label = QLabel()
-    w.banner_label.setWordWrap(True)
-    w.banner_run = QPushButton("Run analysis")
-    w.banner_run.setDefault(True)
-    w.banner_cancel = QPushButton("Not now")
-    hb.addWidget(w.banner_label, 1)
-    hb.addWidget(w.banner_run)
-    hb.addWidget(w.banner_cancel)
-    w.banner.hide()
+    w.banner = ConfirmBanner()
     v.addWidget(w.banner)
     v.addWidget(w.slide_view, 1)
     w.stack.addWidget(w.welcome)

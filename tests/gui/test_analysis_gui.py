@@ -309,9 +309,9 @@ def test_preview_shows_tissue_mask_and_tile_grid_before_running(qtbot, window, c
     window.act_preview.setChecked(False)
     window.analyze(confirm=True)
     assert window.banner.isVisible()
-    qtbot.waitUntil(lambda: "tissue tiles" in window.banner_label.text(), timeout=20000)
+    qtbot.waitUntil(lambda: "tissue tiles" in window.banner.label.text(), timeout=20000)
     with qtbot.waitSignal(window.analysis_finished, timeout=30000):
-        window.banner_run.click()
+        window.banner.run_button.click()
     assert not window.banner.isVisible() and window.result.complete
 
 

@@ -1,0 +1,71 @@
+"""The banner over the slide that says what an analysis would do, before it runs.
+
+It shows the plan's numbers (tissue tiles, tile size, area, stored tiles found) and, when the
+input check refuses the slide, why, before anything is classified. *Run analysis* and *Not now*
+are its two answers.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from chaoyang_desktop.core.analysis.results import TILE_DONE
+
+if TYPE_CHECKING:
+    from chaoyang_desktop.gui.analysis_worker import PlanReady
+
+
+class ConfirmBanner(QFrame):
+    """A light-blue strip with the plan's description and the two buttons."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("confirm_banner")
+        self.setStyleSheet("#confirm_banner { background: #e3f2fd; border-bottom: 1px solid #90caf9; }"
+                           "#confirm_banner QLabel { color: #0d2b45; }")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 10, 6)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.run_button = QPushButton("Run analysis")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Not now")
+        row.addWidget(self.label, 1)
+        row.addWidget(self.run_button)
+        row.addWidget(self.cancel_button)
+        self.hide()
+
+    def ask(self) -> None:
+        """Show it while the plan is being made."""
+        self.label.setText("Preparing the preview of tissue and tiles\u2026")
+        self.run_button.setEnabled(False)
+        self.show()
+        self.run_button.setFocus()
+
+    def describe(self, ready: PlanReady, in_region: bool) -> None:
+        """The plan's numbers; without a tile to classify, why not (and no Run)."""
+        plan = ready.plan
+        n = plan.n_tiles
+        if n == 0:
+            self.label.setText(f"<b>Nothing to analyse.</b> {html.escape(plan.empty_reason)}")
+            self.run_button.setEnabled(False)
+            return
+        where = "in the selected region" if in_region else "in the whole slide"
+        area = n * (plan.provenance.tile_um / 1000.0) ** 2
+        cached = ""
+        if ready.from_cache:
+            done = int(np.count_nonzero(ready.status == TILE_DONE))
+            cached = " Stored result found: shown at once." if done == n else f" {done} done in an earlier run: resumes."
+        check = ""
+        if not plan.domain.passed:  # said before the run, not only after it is refused
+            check = (f"<br><b style='color:#b35900'>\u26a0 The model cannot judge this slide:</b> "
+                     f"{html.escape(plan.domain.reason)}")
+        self.label.setText(
+            f"<b>{n:,} tissue tile{'s' if n != 1 else ''}</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} "
+            f"in the grid), {plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
+            f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
+        self.run_button.setEnabled(True)
