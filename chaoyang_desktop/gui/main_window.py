@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._build_actions()
         self._build_status_bar()
+        self._build_controllers()
         self._connect_host()
         self._connect_analysis()
 
@@ -230,13 +231,15 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         build_status_bar(self)
+        self.progress.cancel_requested.connect(self.cancel_job)
+
+    def _build_controllers(self) -> None:
         self.inspection = TileInspection(self.slide_view, self.inspector, self.cursor_label, self)
         self.inspection.style = self.style_
         self.inspection.tile_shown.connect(self._on_tile_shown)
         self.heatmap = HeatmapPresenter(self.slide_view, self.summary_panel)
         self.patches = PatchClassification(self.host, self.gallery, self.progress, self)
         self.patches.ended.connect(self._on_patches_ended)
-        self.progress.cancel_requested.connect(self.cancel_job)
 
     def _connect_host(self) -> None:
         h = self.host
