@@ -332,7 +332,7 @@ class MainWindow(QMainWindow):
         return True
 
     def _leave_current(self) -> None:
-        """Stop what the current slide or gallery was doing (an analysis asked to go on already went to the background)."""
+        """Stop what the slide or gallery on screen was doing (a run kept going is in the background already)."""
         self.analysis.leave()
         self.patches.leave()
         self.progress.finish()
