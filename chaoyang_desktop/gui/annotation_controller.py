@@ -111,6 +111,7 @@ class AnnotationController(QObject):
         self.act_poly = tool("&Polygon", MODE_POLYGON, "P", "Draw a polygon annotation, corner by corner")
         self.act_freehand = tool("&Freehand", MODE_FREEHAND, "D", "Draw an annotation freehand")
         self.act_ruler = tool("R&uler", MODE_RULER, "L", "Measure a distance in \u00b5m or mm")
+        self.act_clear_ruler = action("&Clear Ruler", self.clear_ruler, tip="Remove the measured line (Esc)")
         self.tool_actions = {MODE_RECT: self.act_rect, MODE_ELLIPSE: self.act_ellipse, MODE_POLYGON: self.act_poly,
                              MODE_FREEHAND: self.act_freehand, MODE_RULER: self.act_ruler}
         self.act_undo = action("&Undo", self.undo, QKeySequence.StandardKey.Undo)
@@ -141,7 +142,6 @@ class AnnotationController(QObject):
         self._model_classes = tuple(PathClass(n, _hex_rgb(c)) for n, c in zip(names, colors, strict=True))
         taken = {pc.name for pc in self._model_classes}
         self.panel.set_classes(self._model_classes + tuple(c for c in QUPATH_DEFAULT_CLASSES if c.name not in taken))
-        self.view.tools.colors.clear()
 
     def _on_session_changed(self, what: str) -> None:
         self.refresh()
@@ -151,6 +151,8 @@ class AnnotationController(QObject):
         annotations = s.annotation_list() if s is not None else ()
         selected = s.selected if s is not None else ()
         self.view.tools.set_annotations(annotations, selected)
+        self.view.minimap.set_outlines([(p.exterior, AnnotationTools.color_of(a)) for a in annotations
+                                        for p in a.polygons])
         self.view.update()
         mpp = s.slide.mpp if s is not None else None
         self.panel.set_annotations(annotations, selected, (mpp / 1000.0) ** 2 if mpp else None)
@@ -169,6 +171,7 @@ class AnnotationController(QObject):
         self.act_delete.setEnabled(s is not None and bool(s.selected))
         self.act_select_none.setEnabled(s is not None and bool(s.selected))
         self.act_export.setEnabled(s is not None and bool(history.state))
+        self.act_clear_ruler.setEnabled(self.view.tools.ruler is not None)
 
     # ----- tools ----------------------------------------------------------------------------------
     def use_tool(self, mode: str, on: bool = True) -> None:
@@ -221,9 +224,15 @@ class AnnotationController(QObject):
 
         self._on_drawn(Drawn(shape, np.asarray(l0_points, dtype=np.float64).reshape(-1, 2)))
 
+    def clear_ruler(self) -> None:
+        self.view.tools.ruler = None
+        self.view.update()
+        self.update_actions()
+
     def _on_measured(self, l0_length: float) -> None:
         mpp = self.session.slide.mpp if self.session is not None else None
         self.message.emit(f"Distance: {format_length(l0_length, mpp)}", 30000)
+        self.update_actions()
 
     # ----- selection ------------------------------------------------------------------------------
     def select(self, uids: tuple[str, ...] | list[str]) -> None:

@@ -86,7 +86,6 @@ class AnnotationTools(QObject):
         self.mpp: float | None = None
         self.annotations: tuple[Annotation, ...] = ()
         self.selected: frozenset[str] = frozenset()
-        self.colors: dict[str, QColor] = {}
         self._points: list[QPointF] = []  # level-0 points of the shape being drawn
         self._box_start: QPointF | None = None
         self._mouse: QPointF | None = None  # level-0
@@ -301,8 +300,13 @@ class AnnotationTools(QObject):
         except (ChaoyangError, IndexError):
             return ann  # the drag would leave no area: shown where it was, refused on release
 
+    @staticmethod
+    def color_of(ann: Annotation) -> QColor:
+        """The outline colour: the class's, or magenta without a class."""
+        return QColor(*ann.path_class.color) if ann.path_class is not None else QColor(UNCLASSIFIED)
+
     def _paint_annotation(self, p: QPainter, ann: Annotation) -> None:
-        color = self.colors.get(ann.path_class.name, QColor(*ann.path_class.color)) if ann.path_class else UNCLASSIFIED
+        color = self.color_of(ann)
         selected = ann.uid in self.selected
         ann = self._being_edited(ann)
         path = self._path(ann)

@@ -217,6 +217,7 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     m = mb.addMenu("A&nnotate")
     for act in ctl.tool_actions.values():
         m.addAction(act)
+    m.addAction(ctl.act_clear_ruler)
     m = mb.addMenu("&Settings")
     m.addAction(w.act_settings)
     m.addAction(w.act_model)

@@ -1,4 +1,4 @@
-"""The minimap: the whole slide small, with the heatmap and the viewport rectangle; click to move.
+"""The minimap: the whole slide small, with the heatmap, the annotations and the viewport; click to move.
 
 It floats in the top-right corner of the slide view. Its picture is the slide thumbnail the view
 already has; the rectangle is derived from the shared :class:`ViewState`.
@@ -6,8 +6,9 @@ already has; the rectangle is derived from the shared :class:`ViewState`.
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QWidget
 
 from chaoyang_desktop.gui.view_state import ViewState
@@ -25,6 +26,8 @@ class Minimap(QWidget):
         self._thumb: QImage | None = None
         self._overlay: QImage | None = None
         self._overlay_l0_size: tuple[float, float] = (1.0, 1.0)
+        #: Annotation outlines: level-0 rings and their colours (where the marked areas lie).
+        self._outlines: list[tuple[np.ndarray, QColor]] = []
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setToolTip("Overview: click or drag to move the view")
         state.changed.connect(self.update)
@@ -45,6 +48,14 @@ class Minimap(QWidget):
         self._overlay = image
         self._overlay_l0_size = l0_size
         self.update()
+
+    def set_outlines(self, outlines: list[tuple[np.ndarray, QColor]]) -> None:
+        """Annotation outlines to draw: ``(ring, colour)`` with rings as ``(M, 2)`` level-0 points."""
+        self._outlines = outlines
+        self.update()
+
+    def outlines(self) -> list[tuple[np.ndarray, QColor]]:
+        return list(self._outlines)
 
     def _picture_rect(self) -> QRectF:
         return QRectF(2, 2, self.width() - 4, self.height() - 4)
@@ -80,6 +91,14 @@ class Minimap(QWidget):
             p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             p.drawImage(target, self._overlay)
             p.restore()
+        if self._outlines:
+            sx = r.width() / self._state.l0_width
+            sy = r.height() / self._state.l0_height
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            for ring, color in self._outlines:
+                p.setPen(QPen(color, 1.5))
+                p.drawPolygon(QPolygonF([QPointF(r.x() + x * sx, r.y() + y * sy) for x, y in ring]))
         vr = self.viewport_rect().intersected(r)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         p.setBrush(Qt.BrushStyle.NoBrush)

@@ -150,6 +150,7 @@ class SlideView(QWidget):
         self.loader.set_slide(slide)
         self.minimap.set_thumbnail(None)
         self.minimap.set_overlay(None)  # the last slide's heatmap must not show on this one
+        self.minimap.set_outlines([])
         if slide is None:
             self.scale_bar.hide()
             self.update()

@@ -84,6 +84,9 @@ def test_each_tool_draws_its_shape_where_the_mouse_went(qtbot, window, cmu_slide
     assert [r[0] for r in window.annotations_panel.row_texts()] == ["Rectangle 1", "Ellipse 2", "Polygon 3",
                                                                     "Freehand 4"]
     assert window.annotations_panel.selected_uids() == (free.uid,)
+    # The minimap outlines them too, in their colours (magenta without a class).
+    outlines = view.minimap.outlines()
+    assert len(outlines) == 4 and all(c.name() == "#e63ce6" for _, c in outlines)
 
 
 def test_select_move_edit_delete_with_undo_and_redo(qtbot, window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
@@ -279,6 +282,9 @@ def test_ruler_measures_in_micrometres(qtbot, window, cmu_slide) -> None:  # typ
     um = length * window.slide.mpp
     assert window.statusBar().currentMessage() == f"Distance: {um:.1f} \u00b5m"
     assert window.session.annotation_list() == ()  # a measurement is not an annotation
+    assert window.annotation_ctl.act_clear_ruler.isEnabled()
+    window.annotation_ctl.act_clear_ruler.trigger()
+    assert view.tools.ruler is None and not window.annotation_ctl.act_clear_ruler.isEnabled()
 
 
 def test_report_lists_each_annotations_composition(qtbot, window, cmu_slide, tmp_path: Path,
