@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings
 
 from tests.model_factory import TINY_CONFIG, write_checkpoint
 
@@ -17,11 +18,19 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _qt_names(qapp: object) -> None:
+def _qt_names(qapp: object):  # type: ignore[no-untyped-def]
     # Anything that would still reach a default QSettings lands under a test name (and the XDG
     # folders are temporary anyway, see tests/conftest.py).
     QCoreApplication.setOrganizationName("ChaoyangDesktopTests")
     QCoreApplication.setApplicationName("chaoyang-desktop-tests")
+    yield
+    # A test's own lambdas and locals can hold its widgets in reference cycles (the app's code
+    # holds none: tests/gui/test_gc_probe.py). Collected later, they could be freed by Python's
+    # collector on whichever thread runs it, a worker thread of the next test included, and Qt
+    # crashes (seen once in 14 runs, inside an evaluation job). So: deferred deletions and the
+    # collector run here, on the GUI thread, after every test.
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
 
 
 @pytest.fixture
@@ -62,6 +71,7 @@ def make_window(qtbot, app_settings, tiny_model):  # type: ignore[no-untyped-def
             w.close()
         assert w.host.thread.isFinished()
         w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)  # now, on this thread
 
 
 @pytest.fixture

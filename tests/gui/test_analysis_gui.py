@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -341,7 +342,8 @@ def test_errors_are_dialogs_with_the_engine_message(qtbot, window, tmp_path: Pat
     boxes[0].close()
 
 
-def test_a_stale_jobs_signals_are_dropped(qtbot, make_window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_jobs_signals_are_dropped(qtbot, make_window, cmu_slide,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     window = make_window(analysis_overrides={"tile_um": 128.0})
     open_slide_in(qtbot, window, cmu_slide)
     with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
@@ -349,8 +351,9 @@ def test_a_stale_jobs_signals_are_dropped(qtbot, make_window, cmu_slide) -> None
     old = window.host.current.id
     seen: list[int] = []
     window.host.batch_ready.connect(lambda jid, u: seen.append(jid))
-    window.analysis_request = lambda: dataclasses.replace(  # type: ignore[method-assign]
-        window.settings.analysis_request(window.roi), tile_um=512.0)
+    settings = window.settings  # not the window: a lambda holding it would hold it in a cycle
+    monkeypatch.setattr(window, "analysis_request",
+                        lambda: dataclasses.replace(settings.analysis_request(None), tile_um=512.0))
     assert analyse(qtbot, window, fresh=True) == "done"
     assert old not in seen
     assert window.result.provenance.tile_um == pytest.approx(512.0, rel=0.01)
@@ -533,7 +536,8 @@ def test_a_run_can_go_on_in_the_background(qtbot, make_window, cmu_slide, test_d
     qtbot.waitUntil(lambda: window.progress.isVisibleTo(window), timeout=20000)
     assert "(background)" in window.progress.title.text()
     shown: list[object] = []
-    window.heatmap_refreshed.connect(lambda: shown.append(window.result))
+    held = weakref.ref(window)  # a lambda holding the window itself would hold it in a cycle
+    window.heatmap_refreshed.connect(lambda: shown.append(held().result))
     # ...while the first one finishes in the background, and says so.
     qtbot.waitUntil(lambda: not window.host.running_jobs(), timeout=90000)
     assert job.outcome == "done"

@@ -17,6 +17,10 @@ def host(qapp):  # type: ignore[no-untyped-def]
     h = WorkerHost()
     yield h
     assert h.shutdown(30000)
+    # Deleted here, on the GUI thread, not whenever Python's collector gets to it (on any thread).
+    h.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(h)
 
 
 @pytest.fixture
