@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import time
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,17 @@ def window(make_window):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def cmu_slide(test_data: Path) -> Path:
     return test_data / "slides" / "CMU-1-Small-Region.svs"
+
+
+@pytest.fixture
+def slow_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every forward pass sleeps 0.2 s: a run lasts long enough to be interrupted."""
+    from chaoyang_desktop.core.model.inference import Classifier
+
+    real_forward = Classifier._forward
+
+    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(Classifier, "_forward", slow_forward)

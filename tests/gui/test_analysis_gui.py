@@ -22,18 +22,17 @@ def analyse(qtbot, window, fresh: bool = False, timeout: int = 30000) -> str:  #
     return str(blocker.args[0])
 
 
-@pytest.fixture
-def slow_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every forward pass sleeps 0.2 s: a run lasts long enough to be interrupted."""
-    from chaoyang_desktop.core.model.inference import Classifier
-
-    real_forward = Classifier._forward
-
-    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
-        time.sleep(0.2)
-        return real_forward(self, x)
-
-    monkeypatch.setattr(Classifier, "_forward", slow_forward)
+def open_another_during_a_run(qtbot, make_window, cmu_slide: Path, test_data: Path,  # type: ignore[no-untyped-def]
+                              tile_um: float):
+    """A window analysing CMU-1 (asking before a run is stopped) told to open the JPEG: its question."""
+    window = make_window(analysis_overrides={"tile_um": tile_um})
+    window.settings.set("ui/ask_before_stopping_a_run", True)
+    open_slide_in(qtbot, window, cmu_slide)
+    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
+        window.run_analysis(fresh=True)
+    other = str(test_data / "images" / "CMU-1-Small-Region_full.jpg")
+    assert window.open_paths([other])
+    return window, other, window.leave_run_dialog
 
 
 def open_slide_in(qtbot, window, path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -395,14 +394,7 @@ def test_a_slide_never_analysed_shows_no_heatmap_of_the_last_one(qtbot, window, 
 
 def test_opening_another_slide_during_a_run_asks_first(qtbot, make_window, cmu_slide, test_data: Path,  # type: ignore[no-untyped-def]
                                                        slow_model) -> None:
-    window = make_window(analysis_overrides={"tile_um": 64.0})
-    window.settings.set("ui/ask_before_stopping_a_run", True)
-    open_slide_in(qtbot, window, cmu_slide)
-    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
-        window.run_analysis(fresh=True)
-    other = str(test_data / "images" / "CMU-1-Small-Region_full.jpg")
-    assert window.open_paths([other])
-    box = window.leave_run_dialog
+    window, other, box = open_another_during_a_run(qtbot, make_window, cmu_slide, test_data, 64.0)
     assert box is not None and box.isVisible() and "CMU-1-Small-Region.svs" in box.text()
     # "Keep Analysing": nothing changes, the run goes on.
     next(b for b in box.buttons() if b.text() == "Keep Analysing").click()
@@ -519,14 +511,7 @@ def test_regions_are_reopened_with_their_slide(qtbot, make_window, cmu_slide) ->
 
 def test_a_run_can_go_on_in_the_background(qtbot, make_window, cmu_slide, test_data: Path,
                                            slow_model) -> None:  # type: ignore[no-untyped-def]
-    window = make_window(analysis_overrides={"tile_um": 128.0})
-    window.settings.set("ui/ask_before_stopping_a_run", True)
-    open_slide_in(qtbot, window, cmu_slide)
-    with qtbot.waitSignal(window.host.batch_ready, timeout=30000):
-        window.run_analysis(fresh=True)
-    other = str(test_data / "images" / "CMU-1-Small-Region_full.jpg")
-    assert window.open_paths([other])
-    box = window.leave_run_dialog
+    window, other, box = open_another_during_a_run(qtbot, make_window, cmu_slide, test_data, 128.0)
     next(b for b in box.buttons() if b.text() == "Open, Keep Running in Background").click()
     # The other slide is on screen with nothing of the first one's analysis...
     assert window.slide_path == other and window.result is None and window.slide_view.heatmap is None

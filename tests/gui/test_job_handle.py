@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,6 @@ def host(qapp):  # type: ignore[no-untyped-def]
     h.deleteLater()
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     assert not shiboken6.isValid(h)
-
-
-@pytest.fixture
-def slow_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every forward pass sleeps 0.2 s, so a run lasts long enough to be replaced."""
-    from chaoyang_desktop.core.model.inference import Classifier
-
-    real_forward = Classifier._forward
-
-    def slow_forward(self: Classifier, x):  # type: ignore[no-untyped-def]
-        time.sleep(0.2)
-        return real_forward(self, x)
-
-    monkeypatch.setattr(Classifier, "_forward", slow_forward)
 
 
 def job(cmu_slide: Path, app_settings, tiny_model: Path, **kw: object) -> SlideJob:  # type: ignore[no-untyped-def]
