@@ -16,6 +16,7 @@ slide's composition to the digit:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +31,12 @@ from chaoyang_desktop.core.slide.tiling import GridSpec
 SUBSAMPLES = 4
 
 
+# Annotations are immutable (an edit makes a new one) and grids frozen, so the coverage of a pair
+# never changes: the summary refreshes several times a second during a run, and would otherwise
+# rasterise every annotation at 16 samples per cell each time.
+@functools.lru_cache(maxsize=256)
 def cell_coverage(annotation: Annotation, grid: GridSpec) -> np.ndarray:
-    """Share (0..1) of each heatmap cell's part inside the slide that the annotation covers."""
+    """Share (0..1) of each heatmap cell's part inside the slide that the annotation covers (read-only)."""
     n = SUBSAMPLES
     rows, cols = grid.hm_rows, grid.hm_cols
     step = grid.l0_stride / n
@@ -42,8 +47,9 @@ def cell_coverage(annotation: Annotation, grid: GridSpec) -> np.ndarray:
     on_slide = (l0_y[:, None] < grid.l0_height) & (l0_x[None, :] < grid.l0_width)
     hits = (inside & on_slide).reshape(rows, n, cols, n).sum(axis=(1, 3))
     total = on_slide.reshape(rows, n, cols, n).sum(axis=(1, 3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(total > 0, hits / np.maximum(total, 1), 0.0)
+    coverage = np.where(total > 0, hits / np.maximum(total, 1), 0.0)
+    coverage.setflags(write=False)  # shared by every caller of the cache
+    return coverage
 
 
 @dataclass(frozen=True)
