@@ -28,6 +28,7 @@ from chaoyang_desktop.core.slide.annotations import (
 )
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.gui.actions import make_action
+from chaoyang_desktop.gui.overlay import hex_to_rgb
 from chaoyang_desktop.gui.annotation_tools import (
     BOX_SHAPES,
     MODE_ELLIPSE,
@@ -60,11 +61,6 @@ TOOL_HELP = {
     MODE_FREEHAND: "Hold the button down and trace the outline; release to close it (Esc cancels).",
     MODE_RULER: "Drag to measure a distance; Esc clears the line.",
 }
-
-
-def _hex_rgb(color: str) -> tuple[int, int, int]:
-    c = color.lstrip("#")
-    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16)
 
 
 class AnnotationController(QObject):
@@ -139,7 +135,7 @@ class AnnotationController(QObject):
 
     def set_model_classes(self, names: tuple[str, ...], colors: tuple[str, ...]) -> None:
         """Offer the model's classes first, then QuPath's defaults."""
-        self._model_classes = tuple(PathClass(n, _hex_rgb(c)) for n, c in zip(names, colors, strict=True))
+        self._model_classes = tuple(PathClass(n, hex_to_rgb(c)) for n, c in zip(names, colors, strict=True))
         taken = {pc.name for pc in self._model_classes}
         self.panel.set_classes(self._model_classes + tuple(c for c in QUPATH_DEFAULT_CLASSES if c.name not in taken))
 
