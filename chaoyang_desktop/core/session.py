@@ -86,10 +86,6 @@ class SlideSession:
             listener(what)
 
     # ----- analyses --------------------------------------------------------------------------------
-    def clear_result(self) -> None:
-        """Show no analysis (a different region or settings were chosen)."""
-        self.plan = self.result = None
-
     def remember_region(self, roi: Roi) -> None:
         """Add a region to the slide's analyses (once), kept across sessions."""
         if all(r.digest() != roi.digest() for r in self.regions):

@@ -624,10 +624,6 @@ class WorkerHost(QObject):
         """The last job submitted, while it is queued or running."""
         return self._current if self._current is not None and self._current.running else None
 
-    @property
-    def current_kind(self) -> str:
-        return self._current.kind if self._current is not None else ""
-
     def is_busy(self) -> bool:
         """Whether the current job is still queued or running."""
         return self.current is not None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal, SignalInstance
 
-from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_PENDING
 from chaoyang_desktop.gui.analysis_worker import AnalysisRequest, ModelRequest, PlanReady, SlideJob, SlideOutcome
 
 if TYPE_CHECKING:
@@ -305,6 +305,3 @@ class SlideAnalysis(QObject):
         idx = self.visible_pending_tiles(l0_view)
         if len(idx):
             s.scheduler.prioritise(idx.tolist())
-
-    def tiles_done(self, ready: PlanReady) -> int:
-        return int(np.count_nonzero(ready.status == TILE_DONE))
