@@ -2,9 +2,9 @@
 
 A :class:`SlideSession` is created when a slide opens and dropped when another one opens or
 the slide closes, so nothing of one slide can be shown on another: its analyses (the whole
-slide's and any number of regions'), its annotations with their undo history, the selected
-annotations and tile, and the ids of the jobs working for it all go with it. The Qt views
-render from the session; controllers change it and persist what belongs to the user
+slide's and any number of regions'), its annotations with their undo history and the selection
+all go with it (its jobs are held by the analysis controller, which follows the session). The Qt
+views render from the session; controllers change it and persist what belongs to the user
 (regions and annotations, per slide fingerprint, in the user's data folder).
 
 napari's split between a Qt-free ``ViewerModel`` and its ``_qt`` views is the pattern: the
@@ -48,7 +48,6 @@ class SlideSession:
         regions: The regions analysed on this slide, oldest first (the Analyses panel).
         annotations: The annotations, with undo and redo.
         selected: The uids of the selected annotations.
-        analysis_job, preview_job: Ids of the worker jobs for this slide (0: none).
         out_of_domain_allowed: The user chose to analyse it although the domain check refused it.
     """
 
@@ -76,8 +75,6 @@ class SlideSession:
         self.annotations = AnnotationHistory()
         self.annotations.reset(tuple(self._annotation_store.load(self.fingerprint)))
         self.selected: tuple[str, ...] = ()
-        self.analysis_job = 0
-        self.preview_job = 0
         self.out_of_domain_allowed = False
         self.listeners: list[Callable[[str], None]] = []
 
@@ -92,6 +89,21 @@ class SlideSession:
             self.regions.append(roi)
             self._region_store.save(self.fingerprint, self.regions)
             self._emit(CHANGED_REGIONS)
+
+    def drop_unanalysed_target(self) -> bool:
+        """Forget a region that is neither analysed nor the selection; True when it was the target.
+
+        A region drawn and not analysed yet is what Analyze would run on only while its
+        annotations are selected: deleted, undone or deselected, it must not linger as a target.
+        """
+        if self.roi is None or any(r.digest() == self.roi.digest() for r in self.regions):
+            return False
+        selection = self.selection_region()
+        if selection is not None and selection.digest() == self.roi.digest():
+            return False
+        self.roi = None
+        self.preview_plan = None
+        return True
 
     def region_by_digest(self, digest: str | None) -> Roi | None:
         """The region an analysis used, from its provenance's ``roi_digest``."""

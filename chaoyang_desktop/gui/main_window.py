@@ -816,16 +816,9 @@ class MainWindow(QMainWindow):
     def _on_annotations_changed(self) -> None:
         s = self.session
         self.summary_panel.set_compositions(s.compositions() if s is not None else [])
-        if s is not None and self.roi is not None and not self.analysis.running:
-            # A drawn region not analysed yet is what Analyze would run on only while it is selected:
-            # deleted, undone or deselected, its outline must not linger as a target.
-            analysed = {r.digest() for r in s.regions}
-            selection = s.selection_region()
-            if self.roi.digest() not in analysed and (selection is None or selection.digest() != self.roi.digest()):
-                self.roi = None
-                self.slide_view.set_roi([])
-                self.preview_plan = None
-                self._refresh_analyses_panel()
+        if s is not None and not self.analysis.running and s.drop_unanalysed_target():
+            self.slide_view.set_roi([])
+            self._refresh_analyses_panel()
         self._update_actions()
 
     def clear_roi(self) -> None:

@@ -79,3 +79,20 @@ def test_compositions_need_an_analysis(stores, cmu_slide_path: Path) -> None:  #
     session.edit(lambda h: h.add(Annotation.rectangle(100, 100, 300, 200)))
     assert session.result is None and session.compositions() == []
     session.close()
+
+
+def test_an_unanalysed_target_goes_when_it_is_no_longer_selected(stores, cmu_slide_path: Path) -> None:  # type: ignore[no-untyped-def]
+    session = SlideSession(str(cmu_slide_path), open_slide(cmu_slide_path), **stores)
+    a = Annotation.rectangle(100, 100, 300, 200, name="A")
+    session.edit(lambda h: h.add(a))
+    session.select([a.uid])
+    session.roi = session.selection_region()
+    assert not session.drop_unanalysed_target()  # still the selection
+    session.select([])
+    assert session.drop_unanalysed_target() and session.roi is None
+    # An analysed region stays the target (its analysis is shown) whatever the selection.
+    roi = Roi.from_polygon_points([[10, 10], [500, 800]])
+    session.remember_region(roi)
+    session.roi = roi
+    assert not session.drop_unanalysed_target() and session.roi is roi
+    session.close()
