@@ -52,6 +52,7 @@ from chaoyang_desktop.core.slide.annotation_model import (
 )
 from chaoyang_desktop.core.atomic import write_text
 from chaoyang_desktop.core.errors import AnnotationError
+from chaoyang_desktop.core.slide.geojson_file import read_geojson_file
 from chaoyang_desktop.core.slide.roi import RoiPolygon
 
 #: The ``metadata`` key our shape is written under.
@@ -364,23 +365,8 @@ def read_annotations_file(path: str | os.PathLike[str]) -> AnnotationImport:
     Raises:
         AnnotationError: Missing or unreadable file, invalid JSON or GeoJSON, or no annotation.
     """
-    p = Path(path)
-    hint = "give a GeoJSON file, e.g. from QuPath's File > Export objects as GeoJSON."
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # some Windows tools write a BOM
-    except FileNotFoundError as exc:
-        raise AnnotationError(f"The annotation file {p} does not exist; choose another file.") from exc
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(f"{p.name} is not a UTF-8 text file; {hint}") from exc
-    except OSError as exc:
-        raise AnnotationError(f"Cannot read the annotation file {p} ({exc.strerror or exc}); choose another file.") from exc
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise AnnotationError(
-            f"{p.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {hint}"
-        ) from exc
-    return annotations_from_geojson(obj, source=p.name)
+    obj = read_geojson_file(path, AnnotationError, "annotation")
+    return annotations_from_geojson(obj, source=Path(path).name)
 
 
 def write_annotations_file(path: str | os.PathLike[str], annotations: Iterable[Annotation]) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from chaoyang_desktop.core.errors import RoiError
+from chaoyang_desktop.core.slide.geojson_file import read_geojson_file
 
 
 def _ring(coords: Any, where: str) -> np.ndarray | None:
@@ -238,18 +239,5 @@ def load_roi(path: str | os.PathLike[str]) -> Roi:
     Raises:
         RoiError: Missing or unreadable file, invalid JSON or GeoJSON, or no polygon in it.
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")  # some Windows tools write a BOM
-    except FileNotFoundError as exc:
-        raise RoiError(f"The ROI file {p} does not exist.") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RoiError(f"Cannot read the ROI file {p}: {exc}.") from exc
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RoiError(
-            f"{p.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
-            "Give a GeoJSON file, e.g. from QuPath's File > Export objects as GeoJSON."
-        ) from exc
-    return Roi.from_geojson(obj, source=str(p))
+    obj = read_geojson_file(path, RoiError, "ROI")
+    return Roi.from_geojson(obj, source=str(Path(path)))
