@@ -243,7 +243,8 @@ def run_view(args: argparse.Namespace) -> int:
     request = ModelRequest(spec=args.model or stored.spec, device=args.device, precision=args.precision,
                            batch_size=args.batch_size, threads=args.threads,
                            channel_order=args.channel_order or stored.channel_order,
-                           resize=args.resize or stored.resize)
+                           resize=args.resize or stored.resize, tta=bool(getattr(args, "tta", False)) or stored.tta,
+                           calibration=getattr(args, "calibration", None) or stored.calibration)
     overrides = {"tile_um": args.tile_um, "stride_um": args.stride_um, "tissue_threshold": args.tissue_threshold,
                  "allow_out_of_domain": args.allow_out_of_domain}
     window = MainWindow(settings, model=args.model, interactive=args.screenshot is None,

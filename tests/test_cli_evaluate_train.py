@@ -186,3 +186,112 @@ def test_train_onto_the_base_classes_resume_and_refusals(base_dir: Path, test_da
     code, _, err = _run(capsys, "train", str(test_data / "patches" / "kather2016"), "--base", str(base_dir),
                         "--out", str(tmp_path / "other"))
     assert code == 1 and "--class-map" in err and "Traceback" not in err
+
+
+def _evaluate_parser_options() -> set[str]:
+    from chaoyang_desktop.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")  # noqa: SLF001
+    return {o for a in sub.choices["evaluate"]._actions for o in a.option_strings}  # noqa: SLF001
+
+
+@pytest.fixture(scope="module")
+def learned(tmp_path_factory: pytest.TempPathFactory, base_dir: Path, test_data: Path) -> Path:
+    """A CRC-9 model that has learnt something (better than chance, far from perfect): a temperature can be fitted.
+
+    ``trained`` (two epochs at the recipe's rate) is still at chance, where the best temperature
+    is above the allowed range and a fit is rightly refused.
+    """
+    out = tmp_path_factory.mktemp("learned") / "run"
+    code = main(["train", str(test_data / "patches" / "crc9"), "--base", str(base_dir), "--new-classes", "--out", str(out),
+                 "--epochs", "12", "--lr", "1e-3", "--no-augment", "--device", "cpu", "--workers", "2", "-q"])
+    assert code == 0
+    return out / "model"
+
+
+def test_evaluate_fits_a_temperature_for_these_weights(learned: Path, test_data: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import hashlib
+    import shutil
+
+    from PIL import Image
+
+    from chaoyang_desktop.core.model.temperature import TemperatureFile
+
+    crc9 = test_data / "patches" / "crc9"
+    model = tmp_path / "model"
+    shutil.copytree(learned, model)  # a copy: the default file lands beside it
+    sha = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    ev = tmp_path / "ev"
+    code, out, err = _run(capsys, "evaluate", str(crc9), "--model", str(model), "--out", str(ev), "--device", "cpu",
+                          "--fit-temperature")
+    assert code == 0, err
+    cal = TemperatureFile.load(ev / "calibration.json")
+    assert cal.weights_sha256 == sha and cal.n == 25 and cal.fitted_on == str(crc9)
+    assert cal.nll_after is not None and cal.nll_before is not None and cal.nll_after <= cal.nll_before
+    metrics = json.loads((ev / "metrics.json").read_text())
+    ts = metrics["temperature_scaling"]
+    assert ts["temperature"] == cal.temperature and ts["ece_before"] == metrics["calibration"]["ece"] == cal.ece_before
+    assert ts["ece_after"] == cal.ece_after and metrics["model"]["temperature"] == 1.0
+    assert "## Temperature scaling" in out and f"| {cal.ece_before:.4f} | {cal.ece_after:.4f} |" in out
+    assert "## Temperature scaling" in (ev / "metrics.md").read_text()
+    with Image.open(ev / "reliability.png") as im:
+        assert im.width > 2 * im.height * 0.6  # two diagrams side by side
+    assert f"--calibration {ev / 'calibration.json'}" in err and "ECE" in err and "NLL" in err
+    assert "Traceback" not in err
+
+    # Without --out: --save-calibration FILE, else beside the local model.
+    target = tmp_path / "cal" / "t.json"
+    code, _, err = _run(capsys, "evaluate", str(crc9), "--model", str(model), "--device", "cpu", "-q",
+                        "--fit-temperature", "--save-calibration", str(target))
+    assert code == 0, err
+    assert TemperatureFile.load(target).temperature == pytest.approx(cal.temperature, rel=1e-9)
+    assert f"--calibration {target}" in err
+    code, _, err = _run(capsys, "evaluate", str(crc9), "--model", str(model), "--device", "cpu", "-q", "--fit-temperature")
+    assert code == 0, err
+    beside = model / "chaoyang-calibration.json"
+    assert TemperatureFile.load(beside).weights_sha256 == sha and f"--calibration {beside}" in err
+
+    # The saved file calibrates classify/evaluate once the engine options take it.
+    if "--calibration" in _evaluate_parser_options():
+        code, out, err = _run(capsys, "evaluate", str(crc9), "--model", str(model), "--device", "cpu", "-q",
+                              "--calibration", str(ev / "calibration.json"), "--out", str(tmp_path / "ev2"))
+        assert code == 0, err
+        again = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+        assert again["accuracy"] == metrics["accuracy"]  # temperature scaling keeps every prediction
+        assert again["model"]["temperature"] == pytest.approx(cal.temperature)
+        # The calibrated run's probabilities are softmax(log p / T) of the uncalibrated run's.
+        cols = [f"prob_{n}" for n in CRC9]
+        before = {r["path"]: np.array([float(r[c]) for c in cols]) for r in csv.DictReader((ev / "predictions.csv").open())}
+        for r in csv.DictReader((tmp_path / "ev2" / "predictions.csv").open()):
+            z = np.log(np.maximum(before[r["path"]], 1e-30)) / cal.temperature
+            expected = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+            np.testing.assert_allclose([float(r[c]) for c in cols], expected, atol=2e-5)
+        code, out, err = _run(capsys, "classify", str(crc9), "--model", str(model), "--device", "cpu",
+                              "--calibration", str(ev / "calibration.json"), "--format", "json")
+        assert code == 0, err
+
+
+def test_fit_temperature_refusals(base_dir: Path, trained: Path, test_data: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cmap = tmp_path / "map.json"
+    cmap.write_text(json.dumps(KATHER_MAP))
+    data = str(test_data / "patches" / "kather2016")
+    code, out, err = _run(capsys, "evaluate", data, "--model", str(base_dir), "--class-map", str(cmap), "--device", "cpu",
+                          "--fit-temperature")
+    assert code == 1 and "at least 20 labelled patches (got 6)" in err and "Traceback" not in err
+    assert out == ""  # refused before any image was classified
+    code, _, err = _run(capsys, "evaluate", data, "--model", str(base_dir), "--class-map", str(cmap), "--device", "cpu",
+                        "--fit-temperature", "--compare-channel-orders")
+    assert code == 1 and "--compare-channel-orders" in err and "Traceback" not in err
+    code, _, err = _run(capsys, "evaluate", data, "--model", str(base_dir), "--class-map", str(cmap), "--device", "cpu",
+                        "--save-calibration", str(tmp_path / "c.json"))
+    assert code == 1 and "--fit-temperature" in err and not (tmp_path / "c.json").exists()
+    assert len(err.strip().splitlines()) == 1
+    # A model at chance: the evaluation is printed and written, the fit is refused in one line, nothing saved.
+    code, out, err = _run(capsys, "evaluate", str(test_data / "patches" / "crc9"), "--model", str(trained / "model"),
+                          "--device", "cpu", "-q", "--fit-temperature", "--out", str(tmp_path / "ev"))
+    assert code == 1 and "error: no temperature fitted: The best temperature is" in err and "Traceback" not in err
+    assert "| **macro avg** |" in out and (tmp_path / "ev" / "metrics.json").is_file()
+    assert not (tmp_path / "ev" / "calibration.json").exists() and not (trained / "model" / "chaoyang-calibration.json").exists()

@@ -146,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
     annotations = read_annotations_file(args.annotations).annotations if args.annotations else []
     settings = AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=args.tissue_threshold,
                                 roi=roi, roi_path=str(Path(args.roi).resolve()) if args.roi else None,
-                                workers=args.workers, allow_out_of_domain=args.allow_out_of_domain).validated()
+                                workers=args.workers, allow_out_of_domain=args.allow_out_of_domain,
+                                qc=args.qc == "on").validated()
     out_root = Path(args.out)
     slides, problems = _slide_inputs(args.paths, out_root)
     for path, msg in problems:
@@ -206,7 +207,8 @@ def run(args: argparse.Namespace) -> int:
             if not args.quiet:
                 src = "from cache" if outcome.from_cache else f"{time.perf_counter() - t0:.1f} s"
                 top = max(result.summary()["classes"], key=lambda c: c["area_mm2"])
-                print(f"{prefix}: done ({src}), {result.n_done} tiles, {result.n_failed} failed; "
+                qc = f", {result.n_qc} left out by QC" if result.n_qc else ""
+                print(f"{prefix}: done ({src}), {result.n_done} tiles, {result.n_failed} failed{qc}; "
                       f"largest class {top['name']} {top['percent']:.1f}% -> {out_root / name}", file=sys.stderr)
         except ChaoyangError as exc:
             if bar is not None:
@@ -239,6 +241,9 @@ def add_parser(sub: Any) -> None:
                    help="distance between tiles in um (default: the tile size; smaller overlaps, and must divide it)")
     g.add_argument("--tissue-threshold", type=float, default=0.25, metavar="F",
                    help="minimum tissue fraction for a tile to be classified (default 0.25; 0 keeps every tile)")
+    g.add_argument("--qc", choices=("on", "off"), default="on",
+                   help="tile quality control: on (default) leaves tiles of glass, pen ink, blur or dark artefacts "
+                        "unclassified and counts them; off classifies every tissue tile")
     g.add_argument("--roi", default=None, metavar="FILE", help="GeoJSON polygon(s) in level-0 pixels (QuPath export)")
     g.add_argument("--annotations", default=None, metavar="FILE",
                    help="QuPath GeoJSON annotations: each one's class composition goes into summary.json "

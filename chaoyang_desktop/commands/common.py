@@ -49,6 +49,12 @@ def add_engine_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resize", choices=RESIZE_METHODS, default=None,
                    help="resize method (default: linear, OpenCV-like without antialiasing, as in training)")
     g.add_argument("--offline", action="store_true", help="never download the model, use the local cache only")
+    g.add_argument("--tta", action="store_true",
+                   help="test-time augmentation: classify each tile in the 8 flips and 90-degree rotations training "
+                        "used and average them; also gives the per-class spread across them (8x the model work)")
+    g.add_argument("--calibration", default=None, metavar="FILE",
+                   help="temperature file from `evaluate --fit-temperature`: calibrates the probabilities of the "
+                        "model it was fitted for")
 
 
 def engine_settings(args: argparse.Namespace) -> Any:
@@ -57,7 +63,8 @@ def engine_settings(args: argparse.Namespace) -> Any:
     if args.batch_size < 1:
         raise ChaoyangError("--batch-size must be at least 1.")
     return EngineSettings(device=args.device, precision=args.precision, batch_size=args.batch_size,
-                          threads=args.threads, channel_order=args.channel_order, resize=args.resize)
+                          threads=args.threads, channel_order=args.channel_order, resize=args.resize,
+                          tta=bool(getattr(args, "tta", False)), calibration=getattr(args, "calibration", None))
 
 
 def load_classifier(args: argparse.Namespace) -> Any:

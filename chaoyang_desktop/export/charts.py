@@ -1,4 +1,4 @@
-"""Small charts drawn with Pillow: confusion matrix, reliability diagram, training curves.
+"""Small charts drawn with Pillow: confusion matrix, reliability diagrams, training curves.
 
 Pillow is already a dependency and draws everything these reports need; matplotlib would add
 ~40 MB to the frozen app for three pictures. Each function returns a ``PIL.Image`` (RGB) so the
@@ -265,6 +265,18 @@ def render_reliability(calibration: Calibration, *, title: str = "Reliability di
            fill=_AXIS, font=font, anchor="mt")
     d.text((hist.x1, hist.y0 - 4), "images per bin", fill=_AXIS, font=font, anchor="rb")
     return img
+
+
+def render_reliability_before_after(before: Calibration, after: Calibration, temperature: float, *,
+                                    base_temperature: float = 1.0, size: int = 640) -> Image.Image:
+    """Two reliability diagrams side by side: as evaluated, and after temperature scaling.
+
+    Two panels on the same axes rather than two series in one: each keeps its own gap bands
+    and count histogram, which overlaid bars would hide, and the ECE in each title reads at once.
+    """
+    left = render_reliability(before, title=f"Before (T = {base_temperature:.3g})", size=size)
+    right = render_reliability(after, title=f"After temperature scaling (T = {temperature:.3g})", size=size)
+    return hconcat([left, right], gap=max(10, size // 32))
 
 
 @dataclass(frozen=True)

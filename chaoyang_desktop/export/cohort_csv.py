@@ -3,7 +3,12 @@
 Columns::
 
     slide,output,status,error,input_check,input_findings,tiles_total,tiles_done,tiles_failed,
-    analysed_area_mm2,<class>_percent,<class>_area_mm2,...
+    tiles_qc,qc_glass,qc_pen,qc_blur,qc_dark,analysed_area_mm2,unsure_percent,
+    <class>_percent,<class>_area_mm2,...
+
+``tiles_qc`` counts the tiles quality control left out, and ``qc_<reason>`` those per reason (a
+tile with two reasons counts under both). ``unsure_percent`` is the share of the analysed area
+whose top two classes are within ``uncertainty.margin_threshold`` (``summary.json``).
 
 ``status`` is ``ok`` (analysed in this run), ``skipped`` (finished in an earlier run; its numbers
 are read back from its ``summary.json``), ``out of domain`` (the input check refused it: not
@@ -25,12 +30,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from chaoyang_desktop.core.slide.tile_qc import QC_NAMES
 from chaoyang_desktop.core.atomic import write_with
 
 COHORT_CSV = "cohort.csv"
 STATUSES = ("ok", "skipped", "out of domain", "no tiles", "failed")
 BASE_COLUMNS = ("slide", "output", "status", "error", "input_check", "input_findings", "tiles_total", "tiles_done",
-                "tiles_failed", "analysed_area_mm2")
+                "tiles_failed", "tiles_qc", "qc_glass", "qc_pen", "qc_blur", "qc_dark", "analysed_area_mm2",
+                "unsure_percent")
 _TEXT_COLUMNS = 6  # the columns before the numbers
 
 
@@ -68,7 +75,10 @@ def summary_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         "tiles_done": int(tiles["done"]),
         "tiles_failed": int(tiles["failed"]),
         "tiles_pending": int(tiles.get("pending", 0)),
+        "tiles_qc": int(tiles.get("qc", 0)),
+        "qc_by_reason": dict(doc.get("quality_control", {}).get("by_reason", {})),
         "analysed_area_mm2": float(doc["analysed_area_mm2"]),
+        "uncertainty": dict(doc.get("uncertainty") or {}),
         "classes": list(doc["classes"]),
     }
 
@@ -98,7 +108,11 @@ def cohort_row(entry: CohortEntry, class_names: Sequence[str]) -> list[str]:
     row = [entry.slide, entry.output, entry.status, entry.error, str(d.get("status", "")), findings]
     if s is None:
         return row + [""] * (len(BASE_COLUMNS) - _TEXT_COLUMNS + 2 * len(class_names))
-    row += [str(s["tiles_total"]), str(s["tiles_done"]), str(s["tiles_failed"]), f"{s['analysed_area_mm2']:.6f}"]
+    by_reason = s.get("qc_by_reason", {})
+    unsure = (s.get("uncertainty") or {}).get("unsure_percent")
+    row += [str(s["tiles_total"]), str(s["tiles_done"]), str(s["tiles_failed"]), str(s.get("tiles_qc", 0)),
+            *(str(by_reason.get(name, 0)) for name in QC_NAMES), f"{s['analysed_area_mm2']:.6f}",
+            "" if unsure is None else f"{unsure:.4f}"]
     by_name = {c["name"]: c for c in s["classes"]}
     for n in class_names:
         c = by_name.get(n)

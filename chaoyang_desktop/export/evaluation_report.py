@@ -6,9 +6,14 @@ An evaluation folder holds::
     metrics.md              the model card's table, calibration, confusion matrix
     confusion_matrix.csv    counts, rows = true class, columns = predicted class
     confusion_matrix.png
-    reliability.png         reliability diagram with the expected calibration error
+    reliability.png         reliability diagram with the expected calibration error (before and
+                            after side by side when a temperature was fitted)
     misclassified.csv       wrong predictions with their probabilities, most confident first
     predictions.csv         every evaluated image
+
+When the report carries a temperature fit (``evaluate --fit-temperature``), metrics.json and
+metrics.md hold the NLL and ECE before and after, and ``calibration.json`` (the
+:class:`~chaoyang_desktop.core.model.temperature.TemperatureFile`) is written beside them.
 
 A training folder gets ``training_log.csv`` and ``training_curves.png`` (one row / point per
 epoch). Every file is written atomically.
@@ -27,10 +32,20 @@ from typing import IO, Any
 from chaoyang_desktop.core.atomic import atomic_path, write_text, write_with
 from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.learn.evaluate import ChannelOrderComparison, EvaluationReport, Prediction
-from chaoyang_desktop.export.charts import SERIES_COLORS, Series, hconcat, render_confusion_matrix, render_line_chart, render_reliability
+from chaoyang_desktop.export.charts import (
+    SERIES_COLORS,
+    Series,
+    hconcat,
+    render_confusion_matrix,
+    render_line_chart,
+    render_reliability,
+    render_reliability_before_after,
+)
 
 EVALUATION_FILES: tuple[str, ...] = ("metrics.json", "metrics.md", "confusion_matrix.csv", "confusion_matrix.png",
                                      "reliability.png", "misclassified.csv", "predictions.csv")
+#: The temperature file written into an evaluation folder when a temperature was fitted.
+CALIBRATION_FILE = "calibration.json"
 
 #: Columns of ``training_log.csv``, in order.
 TRAINING_LOG_COLUMNS: tuple[str, ...] = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -70,7 +85,11 @@ def confusion_csv(report: EvaluationReport) -> str:
 
 
 def write_evaluation(report: EvaluationReport, out_dir: str | os.PathLike[str], *, title: str | None = None) -> list[Path]:
-    """Write every evaluation file into ``out_dir`` (created if needed); returns their paths."""
+    """Write every evaluation file into ``out_dir`` (created if needed); returns their paths.
+
+    With ``report.calibration_fit`` set, ``reliability.png`` shows before and after and
+    :data:`CALIBRATION_FILE` is written too (last in the returned list).
+    """
     folder = Path(out_dir)
     _ensure_dir(folder)
     names = report.class_names
@@ -78,10 +97,20 @@ def write_evaluation(report: EvaluationReport, out_dir: str | os.PathLike[str], 
     write_text(folder / "metrics.md", report.to_markdown(title))
     write_text(folder / "confusion_matrix.csv", confusion_csv(report))
     _save_png(render_confusion_matrix(report.confusion, names, title=title or "Confusion matrix"), folder / "confusion_matrix.png")
-    _save_png(render_reliability(report.calibration), folder / "reliability.png")
+    fit = report.calibration_fit
+    if fit is None:
+        reliability = render_reliability(report.calibration)
+    else:
+        reliability = render_reliability_before_after(fit.before, fit.after, fit.temperature,
+                                                      base_temperature=fit.base_temperature)
+    _save_png(reliability, folder / "reliability.png")
     write_with(folder / "misclassified.csv", lambda fh: _prediction_rows(report.misclassified(), names, fh, False))
     write_with(folder / "predictions.csv", lambda fh: _prediction_rows(report.predictions(), names, fh, True))
-    return [folder / f for f in EVALUATION_FILES]
+    written = [folder / f for f in EVALUATION_FILES]
+    if fit is not None:
+        fit.file.save(folder / CALIBRATION_FILE)
+        written.append(folder / CALIBRATION_FILE)
+    return written
 
 
 def write_channel_comparison(comparison: ChannelOrderComparison, out_dir: str | os.PathLike[str]) -> list[Path]:

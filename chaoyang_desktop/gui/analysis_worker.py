@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
@@ -34,6 +34,8 @@ from chaoyang_desktop.core.errors import (
     OutOfDomainError,
     SettingsError,
 )
+
+from chaoyang_desktop.core.analysis.results import TileState
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,13 +87,15 @@ class AnalysisRequest:
     roi: Roi | None = None
     #: Analyse although the domain check finds the slide outside what the model can judge.
     allow_out_of_domain: bool = False
+    #: Leave tiles that fail quality control (glass, pen, blur, dark) unclassified.
+    qc: bool = True
 
     def settings(self) -> AnalysisSettings:
         from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
 
         return AnalysisSettings(tile_um=self.tile_um, stride_um=self.stride_um, tissue_threshold=self.tissue_threshold,
                                 roi=self.roi, roi_path=None, workers=self.workers,
-                                allow_out_of_domain=self.allow_out_of_domain).validated()
+                                allow_out_of_domain=self.allow_out_of_domain, qc=self.qc).validated()
 
 
 @dataclass(frozen=True)
@@ -141,9 +145,7 @@ class ExportJob:
     kind: str  # one of EXPORT_KINDS
     path: str
     plan: AnalysisPlan
-    probs: np.ndarray  # (N, C) float32 copy
-    status: np.ndarray  # (N,) uint8 copy
-    errors: dict[int, str]
+    tiles: TileState  # copies
     slide_path: str
     mpp: float | None
     assumed_mpp: float
@@ -200,22 +202,39 @@ class PlanReady:
     """An analysis plan and the state of its result (from the cache or empty)."""
 
     plan: AnalysisPlan
-    probs: np.ndarray  # (N, C) float32 copy
-    status: np.ndarray  # (N,) uint8 copy
-    errors: dict[int, str] = field(default_factory=dict)
+    tiles: TileState  # copies
     from_cache: bool = False
     profile_known: bool = True
+
+    @property
+    def status(self) -> np.ndarray:
+        return self.tiles.status
 
 
 @dataclass(frozen=True)
 class SlideOutcome:
-    """How a slide job ended: the final probabilities and statuses (copies), and whether cached."""
+    """How a slide job ended: the final per-tile arrays (copies), and whether cached."""
 
     from_cache: bool
-    probs: np.ndarray  # (N, C) float32
-    status: np.ndarray  # (N,) uint8
-    errors: dict[int, str]
+    tiles: TileState
     cache_key: str
+
+
+def _engine_facts(request: ModelRequest) -> dict[str, Any]:
+    """What the classifier will do to probabilities (TTA, temperature), without loading it.
+
+    The preview's plan needs them for its cache key. A calibration file that cannot be read
+    counts as none here; the analysis itself then refuses it with its reason.
+    """
+    from chaoyang_desktop.core.model.temperature import TemperatureFile
+
+    temperature = 1.0
+    if request.calibration:
+        try:
+            temperature = TemperatureFile.load(request.calibration).temperature
+        except ChaoyangError:
+            pass
+    return {"tta": request.tta, "temperature": temperature, "calibration": request.calibration}
 
 
 # ----- the worker (lives on the worker thread) ------------------------------------------------------
@@ -380,8 +399,7 @@ class AnalysisWorker(QObject):
         slide = self._open(job.path, job.mpp, clf.profile.nominal_mpp)
 
         def on_plan(plan: Any, result: Any) -> None:
-            self.plan_ready.emit(job_id, PlanReady(plan, result.probs.copy(), result.status.copy(),
-                                                   dict(result.errors), from_cache=False))
+            self.plan_ready.emit(job_id, PlanReady(plan, TileState.of(result), from_cache=False))
 
         outcome = analyze_open_slide(
             slide, clf, job.analysis.settings(), cache=ResultCache(), cancel=cancel, on_plan=on_plan,
@@ -391,8 +409,7 @@ class AnalysisWorker(QObject):
         )
         status = STATUS_CANCELLED if outcome.cancelled else STATUS_DONE
         result = outcome.result
-        self.job_finished.emit(job_id, status, SlideOutcome(outcome.from_cache, result.probs.copy(),
-                                                           result.status.copy(), dict(result.errors), outcome.cache_key))
+        self.job_finished.emit(job_id, status, SlideOutcome(outcome.from_cache, TileState.of(result), outcome.cache_key))
 
     def _run_preview(self, job_id: int, job: SlideJob) -> None:
         from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
@@ -403,13 +420,14 @@ class AnalysisWorker(QObject):
         if profile is None:
             profile = stand_in_profile()
         slide = self._open(job.path, job.mpp, profile.nominal_mpp)
-        plan = plan_analysis(slide, profile, job.analysis.settings(), thumbnail=job.thumbnail)
+        plan = plan_analysis(slide, profile, job.analysis.settings(), thumbnail=job.thumbnail,
+                             **_engine_facts(job.model))
         empty = plan.empty_result()
-        ready = PlanReady(plan, empty.probs, empty.status, {}, from_cache=False, profile_known=known)
+        ready = PlanReady(plan, TileState.of(empty), from_cache=False, profile_known=known)
         if known and job.lookup_cache:
             cached = ResultCache().load(cache_key(plan.provenance))
             if cached is not None and cached.n_tiles == plan.n_tiles:
-                ready = PlanReady(plan, cached.probs.copy(), cached.status.copy(), dict(cached.errors),
+                ready = PlanReady(plan, TileState.of(cached),
                                   from_cache=True, profile_known=True)
         self.plan_ready.emit(job_id, ready)
         self.job_finished.emit(job_id, STATUS_DONE, None)
@@ -440,10 +458,7 @@ class AnalysisWorker(QObject):
     def _run_export(self, job_id: int, job: ExportJob, cancel: threading.Event) -> None:
         import dataclasses
 
-        import numpy as np
-
-        result = dataclasses.replace(job.plan.empty_result(), probs=np.array(job.probs, dtype=np.float32, copy=True),
-                                     status=np.array(job.status, dtype=np.uint8, copy=True), errors=dict(job.errors))
+        result = job.tiles.applied_to(job.plan.empty_result())
         if len(job.class_colors) == len(result.class_names):
             result = dataclasses.replace(result, provenance=dataclasses.replace(
                 result.provenance, class_colors=tuple(job.class_colors)))

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
-from chaoyang_desktop.core.analysis.results import TILE_DONE
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_QC
+from chaoyang_desktop.core.slide.tile_qc import count_by_reason
 
 if TYPE_CHECKING:
     from chaoyang_desktop.gui.analysis_worker import PlanReady
@@ -58,8 +59,16 @@ class ConfirmBanner(QFrame):
         area = n * (plan.provenance.tile_um / 1000.0) ** 2
         cached = ""
         if ready.from_cache:
-            done = int(np.count_nonzero(ready.status == TILE_DONE))
+            done = int(np.count_nonzero((ready.status == TILE_DONE) | (ready.status == TILE_QC)))
             cached = " Stored result found: shown at once." if done == n else f" {done} done in an earlier run: resumes."
+        if plan.provenance.qc:
+            counts = count_by_reason(plan.qc_flags[plan.qc_flags != 0])
+            found = ", ".join(f"{k} {name}" for name, k in counts.items() if k)
+            left_out = int(np.count_nonzero(plan.qc_flags))
+            qc = (f" Quality control leaves out {left_out:,} (from the overview: {found});" if left_out else
+                  " Quality control:") + " glass, pen, blur and dark tiles are also left out as they are read."
+        else:
+            qc = " Quality control is off: every tissue tile is classified."
         check = ""
         if not plan.domain.passed:  # said before the run, not only after it is refused
             check = (f"<br><b style='color:#b35900'>\u26a0 The model cannot judge this slide:</b> "
@@ -67,5 +76,5 @@ class ConfirmBanner(QFrame):
         self.label.setText(
             f"<b>{n:,} tissue tile{'s' if n != 1 else ''}</b> {where} (of {plan.grid.t_cols * plan.grid.t_rows:,} "
             f"in the grid), {plan.provenance.tile_um:.0f} \u00b5m each, about {area:.2f} mm\u00b2. "
-            f"Blue: tissue found; outlined: tiles to classify.{cached}{check}")
+            f"Blue: tissue found; outlined: tiles to classify.{qc}{cached}{check}")
         self.run_button.setEnabled(True)

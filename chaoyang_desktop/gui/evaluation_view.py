@@ -9,6 +9,13 @@ accuracy, macro and weighted averages; the confusion matrix (rows: true class, c
 predicted, shaded by the row's share as in ``confusion_matrix.png``); the expected calibration
 error; and the misclassified images, most confident first. "Save Report..." writes the same
 files as ``evaluate --out``.
+
+"Fit Temperature" fits a temperature on the evaluated patches (as ``evaluate --fit-temperature``
+does, from the probabilities already shown: no second inference), shows the calibration error
+and the reliability diagram before and after, and asks where to save the temperature file.
+"Use This Calibration" then emits :attr:`EvaluationView.calibration_saved` with its path (the
+:class:`Evaluator` forwards it as its own ``calibration_saved``); the main window stores it in the
+engine settings. The view never writes settings itself.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtGui import QColor, QDesktopServices, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -46,6 +53,7 @@ from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, EvaluateJob, Evalu
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.learn.evaluate import EvaluationReport
+    from chaoyang_desktop.core.model.temperature import TemperatureFile
     from chaoyang_desktop.gui.main_window import MainWindow
     from chaoyang_desktop.gui.job_handle import JobHandle
 
@@ -159,8 +167,19 @@ def _fit_table(table: QTableWidget, row_height: int | None = None, min_column: i
     table.setFixedSize(w + 2 * table.frameWidth(), h + 2 * table.frameWidth())
 
 
+def _pixmap(image: Any, width: int) -> QPixmap:
+    """A Pillow RGB image as a pixmap ``width`` pixels wide (built here, on the GUI thread)."""
+    rgb = image.convert("RGB")
+    data = rgb.tobytes()
+    qimg = QImage(data, rgb.width, rgb.height, 3 * rgb.width, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimg).scaledToWidth(width, Qt.TransformationMode.SmoothTransformation)
+
+
 class EvaluationView(QDialog):
     """The evaluation report: scores table, confusion matrix, calibration and misclassified images."""
+
+    #: The path of a saved temperature file the user chose to use (for the engine settings).
+    calibration_saved = Signal(str)
 
     def __init__(self, report: EvaluationReport, notes: tuple[str, ...] = (), description: str = "",
                  parent: QWidget | None = None, on_error: Any = None, on_show_patches: Any = None) -> None:
@@ -170,6 +189,10 @@ class EvaluationView(QDialog):
         self._on_error = on_error
         self._on_show_patches = on_show_patches
         self.saved_to: Path | None = None
+        #: The report with a temperature fit (before/after), once "Fit Temperature" succeeded.
+        self.fitted_report: EvaluationReport | None = None
+        self.calibration_file: TemperatureFile | None = None
+        self.calibration_path: Path | None = None
         data = report.data
         source = str(data.get("source", ""))
         self.setWindowTitle(f"Evaluation \u2014 {Path(source).name or source}")
@@ -258,6 +281,24 @@ class EvaluationView(QDialog):
         top.addWidget(cm_box, 1)
         layout.addLayout(top)
 
+        # Temperature scaling: hidden until a fit is made.
+        self.calibration_box = QGroupBox("Temperature scaling (calibration)")
+        self.calibration_box.setObjectName("calibration_box")
+        cal_layout = QHBoxLayout(self.calibration_box)
+        self.fit_text = QLabel()
+        self.fit_text.setObjectName("fit_text")
+        self.fit_text.setTextFormat(Qt.TextFormat.RichText)
+        self.fit_text.setWordWrap(True)
+        self.fit_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.fit_diagram = QLabel()
+        self.fit_diagram.setObjectName("fit_diagram")
+        self.fit_diagram.setToolTip("Reliability diagrams before and after temperature scaling (as in reliability.png)")
+        self.fit_text.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        cal_layout.addWidget(self.fit_text, 1)
+        cal_layout.addWidget(self.fit_diagram, 0, Qt.AlignmentFlag.AlignTop)
+        self.calibration_box.setVisible(False)
+        layout.addWidget(self.calibration_box)
+
         # Misclassified, most confident first.
         wrong = report.misclassified()
         self.misclassified = wrong
@@ -308,6 +349,18 @@ class EvaluationView(QDialog):
                                                 QDialogButtonBox.ButtonRole.ActionRole)
         self.gallery_button.setEnabled(bool(wrong) and on_show_patches is not None)
         self.gallery_button.clicked.connect(lambda: self._on_show_patches([p.path for p in wrong]))
+        self.fit_button = buttons.addButton("Fit Temperature…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.fit_button.setObjectName("fit_temperature_button")
+        self.fit_button.setToolTip("Fit a temperature that makes the confidences match how often the model is right on "
+                                   "these patches (changes no prediction), then save it")
+        self.fit_button.clicked.connect(self._fit_clicked)
+        self.save_calibration_button = buttons.addButton("Save Calibration…", QDialogButtonBox.ButtonRole.ActionRole)
+        self.save_calibration_button.setEnabled(False)
+        self.save_calibration_button.clicked.connect(self.save_calibration_dialog)
+        self.use_calibration_button = buttons.addButton("Use This Calibration", QDialogButtonBox.ButtonRole.ActionRole)
+        self.use_calibration_button.setToolTip("Calibrate the probabilities of every analysis with the saved temperature")
+        self.use_calibration_button.setEnabled(False)
+        self.use_calibration_button.clicked.connect(self.use_calibration)
         close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         close.clicked.connect(self.close)
         close.setDefault(True)
@@ -340,10 +393,11 @@ class EvaluationView(QDialog):
             self.save_to(folder)
 
     def save_to(self, folder: str) -> bool:
+        """Write the report files (with the temperature fit and calibration.json, once one was made)."""
         from chaoyang_desktop.export.evaluation_report import write_evaluation
 
         try:
-            write_evaluation(self.report, folder)
+            write_evaluation(self.fitted_report or self.report, folder)
         except (ChaoyangError, OSError) as exc:
             if self._on_error is not None:
                 self._on_error("Cannot save the evaluation", str(exc))
@@ -353,11 +407,96 @@ class EvaluationView(QDialog):
         self.save_button.setToolTip(f"Saved in {folder}")
         return True
 
+    def _fit_clicked(self) -> None:
+        if self.fit_temperature():
+            self.save_calibration_dialog()
+
+    def fit_temperature(self) -> bool:
+        """Fit a temperature on the evaluated patches and show the calibration before and after.
+
+        Instant (numpy on the probabilities already computed), so it runs on the GUI thread.
+        A refusal (too few patches, one class, no usable optimum) goes to the error dialog.
+        """
+        from chaoyang_desktop.core.learn.evaluate import fit_report_temperature
+        from chaoyang_desktop.export.charts import render_reliability_before_after
+
+        try:
+            file, fitted = fit_report_temperature(self.report)
+        except ChaoyangError as exc:
+            if self._on_error is not None:
+                self._on_error("Cannot fit a temperature", str(exc))
+            return False
+        fit = fitted.calibration_fit
+        assert fit is not None  # fit_report_temperature always sets it
+        self.fitted_report, self.calibration_file = fitted, file
+        base = (f" (the evaluation already ran at T = {fit.base_temperature:.3g}; the saved temperature includes it)"
+                if fit.base_temperature != 1.0 else "")
+        lines = [f"Temperature <b>{file.temperature:.3f}</b> fitted on {file.n:,} patches{base}.",
+                 f"Expected calibration error <b>{fit.before.ece:.3f} \u2192 {fit.after.ece:.3f}</b>",
+                 f"Largest bin gap {fit.before.max_gap:.3f} \u2192 {fit.after.max_gap:.3f}",
+                 f"Log loss {file.nll_before:.3f} \u2192 {file.nll_after:.3f}",
+                 "Predictions do not change, only the confidences. Fitted and measured on the same patches, the "
+                 "\u201cafter\u201d numbers are optimistic: evaluate other labelled patches with it to check."]
+        if fit.note:
+            lines.append(escape(fit.note))
+        self.fit_text.setText("<br>".join(lines))
+        image = render_reliability_before_after(fit.before, fit.after, fit.temperature,
+                                                base_temperature=fit.base_temperature, size=480)
+        self.fit_diagram.setPixmap(_pixmap(image, 560))
+        self.calibration_box.setVisible(True)
+        self.fit_button.setEnabled(False)
+        self.fit_button.setText("Temperature Fitted \u2713")
+        self.save_calibration_button.setEnabled(True)
+        self.save_button.setToolTip(self.save_button.toolTip() + ", with the calibration before and after and "
+                                    "calibration.json")
+        return True
+
+    def default_calibration_path(self) -> str:
+        """``calibration.json`` beside the labelled folder (or in the saved report's folder)."""
+        if self.saved_to is not None:
+            return str(self.saved_to / "calibration.json")
+        return str(Path(self.default_folder()).parent / "calibration.json")
+
+    def save_calibration_dialog(self) -> None:
+        if self.calibration_file is None:
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save the calibration (temperature file)",
+                                              self.default_calibration_path(), "Calibration (*.json);;All files (*)")
+        if path:
+            self.save_calibration_to(path)
+
+    def save_calibration_to(self, path: str) -> bool:
+        """Write the temperature file (atomically) and offer to use it."""
+        if self.calibration_file is None:
+            return False
+        try:
+            self.calibration_file.save(path)
+        except (ChaoyangError, OSError) as exc:
+            if self._on_error is not None:
+                self._on_error("Cannot save the calibration", str(exc))
+            return False
+        self.calibration_path = Path(path)
+        self.save_calibration_button.setText("Calibration Saved \u2713")
+        self.save_calibration_button.setToolTip(f"Saved as {path}")
+        self.use_calibration_button.setEnabled(True)
+        self.use_calibration_button.setToolTip(f"Calibrate the probabilities of every analysis with {path}")
+        return True
+
+    def use_calibration(self) -> None:
+        """Hand the saved file's path to whoever keeps the settings (``calibration_saved``)."""
+        if self.calibration_path is None:
+            return
+        self.calibration_saved.emit(str(self.calibration_path))
+        self.use_calibration_button.setEnabled(False)
+        self.use_calibration_button.setText("Calibration in Use \u2713")
+
 
 class Evaluator(QObject):
     """Analysis > Evaluate Labelled Folder: asks, runs on the worker, shows the report."""
 
     evaluation_finished = Signal(str)  # "done", "cancelled", "failed", "model-missing"
+    #: A report view's "Use This Calibration": the temperature file's path, for the engine settings.
+    calibration_saved = Signal(str)
 
     @property
     def window(self) -> MainWindow:
@@ -457,6 +596,7 @@ class Evaluator(QObject):
         view = EvaluationView(outcome.report, outcome.notes, outcome.description, w, on_error=w.report_error,
                               on_show_patches=lambda paths: w.open_paths(paths))
         view.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        view.calibration_saved.connect(self.calibration_saved)  # signal to signal: no closure, no cycle
         view.destroyed.connect(lambda: setattr(self, "view", None) if self.view is view else None)
         self.view = view
         view.show()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from chaoyang_desktop.core.analysis.results import TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_PENDING, TILE_QC
 from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
 
 if TYPE_CHECKING:
@@ -63,7 +63,11 @@ class HeatmapPresenter:
         waiting = r.status == TILE_PENDING
         if np.any(waiting) and running:  # the cells still to come are marked while it runs
             pending = pending_cells(r.grid, r.t_col[waiting], r.t_row[waiting])
-        self.layer.set_cells(hm, cnt, pending)
+        flagged = r.status == TILE_QC
+        hm_qc = pending_cells(r.grid, r.t_col[flagged], r.t_row[flagged]) if np.any(flagged) else None
+        top_spread = r.top_spread()
+        hm_spread = r.cell_mean(top_spread) if top_spread is not None else None
+        self.layer.set_cells(hm, cnt, pending, hm_qc, hm_spread)
         self.layer.set_style(style)
         self.view.heatmap_changed()
         self.summary.set_summary(r.summary(), style.class_colors, *summary_notes(r))

@@ -10,6 +10,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from chaoyang_desktop.core.analysis.results import UNSURE_MARGIN
 from chaoyang_desktop.gui.prob_chart import ProbabilityChart
 from chaoyang_desktop.gui.tile_loader import rgb_to_qimage
 
@@ -23,12 +24,18 @@ class TileInfo:
     t_row: int
     l0_rect: tuple[int, int, int, int]
     tile_um: float
-    status: str  # "done", "pending" or "failed"
+    status: str  # "done", "pending", "failed" or "qc"
     probs: tuple[float, ...] | None
     error: str | None
     class_names: tuple[str, ...]
     class_colors: tuple[str, ...]
     tissue: float
+    #: Why quality control left the tile out, in words ("pen ink, out of focus"); empty otherwise.
+    qc: str = ""
+    #: Normalised entropy, top-1 minus top-2 margin and TTA spread of the top class (done tiles).
+    entropy: float | None = None
+    margin: float | None = None
+    spread: float | None = None
 
 
 class TileImage(QWidget):
@@ -108,6 +115,8 @@ class Inspector(QWidget):
                     f" &nbsp;{100 * info.probs[top]:.1f}%")
         elif info.status == "failed":
             head = "<b>Tile could not be read</b>"
+        elif info.status == "qc":
+            head = f"<b>Not classified: {info.qc}</b>"
         else:
             head = "<b>Not analysed yet</b>"
         self.title.setText(head)
@@ -117,6 +126,12 @@ class Inspector(QWidget):
         lines = [f"Tile column {info.t_col}, row {info.t_row}",
                  f"Level-0 x {x:,}\u2013{x + w:,}, y {y:,}\u2013{y + h:,} px",
                  f"{info.tile_um:g} \u00b5m field of view \u00b7 tissue {100 * info.tissue:.0f}%"]
+        if info.margin is not None and info.entropy is not None:
+            unsure = " (unsure)" if info.margin < UNSURE_MARGIN else ""
+            lines.append(f"Margin {info.margin:.2f}{unsure} \u00b7 entropy {info.entropy:.2f}"
+                         + (f" \u00b7 TTA spread {info.spread:.2f}" if info.spread is not None else ""))
+        if info.status == "qc":
+            lines.append("Quality control left this tile out; turn it off in Settings to classify every tile.")
         if info.error:
             lines.append(f"Error: {info.error}")
         self.details.setText("\n".join(lines))

@@ -221,6 +221,7 @@ class MainWindow(QMainWindow):
         build_actions(self, ctl)
         self.exporter = SlideExporter(self)
         self.evaluator = Evaluator(self)
+        self.evaluator.calibration_saved.connect(self.use_calibration)
         group = QActionGroup(self)
         group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         for act in ctl.tool_actions.values():
@@ -949,6 +950,12 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(self._settings_applied)
         self.settings_dialog = dialog
         dialog.open()
+
+    def use_calibration(self, path: str) -> None:
+        """Calibrate the next analyses with this temperature file (from the evaluation's fit)."""
+        self.settings.set("engine/calibration", path)
+        self._settings_applied()
+        self.statusBar().showMessage(f"Calibration {Path(path).name} applies to the next analysis.", 10000)
 
     def _settings_applied(self) -> None:
         names = self.style_.class_names

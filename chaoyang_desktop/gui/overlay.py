@@ -15,14 +15,27 @@ from dataclasses import dataclass
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
+from chaoyang_desktop.core.analysis.results import entropy_of, margin_of
 from chaoyang_desktop.core.slide.tiling import GridSpec
 from chaoyang_desktop.gui.colormap import VIRIDIS, apply_lut
 
 MODE_TOP = "top"
 MODE_PROBABILITY = "probability"
+MODE_UNCERTAINTY = "uncertainty"
+
+#: Uncertainty measures, with their words: 1 - margin (top-1 minus top-2), normalised entropy,
+#: and the TTA spread of the top class (doubled, so the largest possible spread, 0.5, is 1).
+UNCERTAINTY_MEASURES: tuple[tuple[str, str], ...] = (
+    ("margin", "1 \u2212 margin (top two classes close)"),
+    ("entropy", "Entropy"),
+    ("spread", "TTA spread (orientations disagree)"),
+)
 
 #: Cells still waiting for the model during a run: a faint grey veil, so progress is visible.
 PENDING_RGBA = (150, 150, 150, 60)
+#: Cells of tiles quality control left out: a dark neutral grey that no class uses, opaque
+#: enough to read on pale tissue; the slide view hatches them too.
+QC_RGBA = (60, 60, 60, 150)
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -42,10 +55,11 @@ class OverlayStyle:
         alpha_by_confidence: Multiply the opacity by the cell's confidence (top-class
             probability; in probability mode the shown probability).
         min_confidence: Cells whose confidence (or shown probability) is below this are hidden.
-        mode: ``"top"`` (colour of the top class) or ``"probability"`` (one class's probability
-            on a colour map).
+        mode: ``"top"`` (colour of the top class), ``"probability"`` (one class's probability
+            on a colour map) or ``"uncertainty"`` (how unsure the model is, on a colour map).
         prob_class: The class shown in probability mode.
         show: Master switch.
+        uncertainty: The measure shown in uncertainty mode (:data:`UNCERTAINTY_MEASURES`).
     """
 
     class_names: tuple[str, ...]
@@ -57,6 +71,7 @@ class OverlayStyle:
     mode: str = MODE_TOP
     prob_class: int = 0
     show: bool = True
+    uncertainty: str = "margin"
 
     @classmethod
     def for_classes(cls, names: tuple[str, ...], colors: tuple[str, ...]) -> OverlayStyle:
@@ -66,8 +81,20 @@ class OverlayStyle:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
+def uncertainty_values(probs: np.ndarray, measure: str, spread: np.ndarray | None) -> np.ndarray:
+    """Per-cell uncertainty in [0, 1] (1: most unsure) for ``(N, C)`` cell probabilities."""
+    if measure == "entropy":
+        return entropy_of(probs).astype(np.float64)
+    if measure == "spread":
+        if spread is None:
+            return np.full(len(probs), np.nan)
+        return np.clip(2.0 * spread.astype(np.float64), 0.0, 1.0)
+    return 1.0 - margin_of(probs).astype(np.float64)
+
+
 def render_cells(hm_probs: np.ndarray, hm_count: np.ndarray, style: OverlayStyle,
-                 hm_pending: np.ndarray | None = None) -> np.ndarray:
+                 hm_pending: np.ndarray | None = None, hm_qc: np.ndarray | None = None,
+                 hm_spread: np.ndarray | None = None) -> np.ndarray:
     """The overlay as uint8 RGBA ``(hm_rows, hm_cols, 4)``, not premultiplied.
 
     Args:
@@ -75,16 +102,26 @@ def render_cells(hm_probs: np.ndarray, hm_count: np.ndarray, style: OverlayStyle
         hm_count: ``(rows, cols)`` done tiles covering each cell (0: uncovered).
         style: What to show.
         hm_pending: Optional ``(rows, cols)`` bool, cells that pending tiles will cover.
+        hm_qc: Optional ``(rows, cols)`` bool, cells only tiles left out by quality control cover.
+        hm_spread: Optional ``(rows, cols)`` TTA spread of the top class, for uncertainty mode.
     """
     rows, cols = hm_count.shape
     out = np.zeros((rows, cols, 4), dtype=np.uint8)
     if hm_pending is not None:
         out[hm_pending & (hm_count == 0)] = PENDING_RGBA
+    if hm_qc is not None and style.show:
+        out[hm_qc & (hm_count == 0)] = QC_RGBA
     covered = hm_count > 0
     if not style.show or not np.any(covered):
         return out
     probs = hm_probs[covered]
-    if style.mode == MODE_PROBABILITY:
+    if style.mode == MODE_UNCERTAINTY:
+        value = uncertainty_values(probs, style.uncertainty, hm_spread[covered] if hm_spread is not None else None)
+        known = np.isfinite(value)
+        value = np.where(known, value, 0.0)
+        rgb = apply_lut(value, VIRIDIS)
+        keep = known
+    elif style.mode == MODE_PROBABILITY:
         k = min(max(0, style.prob_class), probs.shape[1] - 1)
         value = probs[:, k].astype(np.float64)
         rgb = apply_lut(value, VIRIDIS)
@@ -123,10 +160,14 @@ class HeatmapLayer:
         self.hm_probs = np.full((grid.hm_rows, grid.hm_cols, len(style.class_names)), np.nan, dtype=np.float32)
         self.hm_count = np.zeros((grid.hm_rows, grid.hm_cols), dtype=np.int32)
         self.hm_pending: np.ndarray | None = None
+        self.hm_qc: np.ndarray | None = None
+        self.hm_spread: np.ndarray | None = None
         self._image: QImage | None = None
 
-    def set_cells(self, hm_probs: np.ndarray, hm_count: np.ndarray, hm_pending: np.ndarray | None) -> None:
+    def set_cells(self, hm_probs: np.ndarray, hm_count: np.ndarray, hm_pending: np.ndarray | None,
+                  hm_qc: np.ndarray | None = None, hm_spread: np.ndarray | None = None) -> None:
         self.hm_probs, self.hm_count, self.hm_pending = hm_probs, hm_count, hm_pending
+        self.hm_qc, self.hm_spread = hm_qc, hm_spread
         self._image = None
 
     def set_style(self, style: OverlayStyle) -> None:
@@ -135,7 +176,7 @@ class HeatmapLayer:
             self._image = None
 
     def rgba(self) -> np.ndarray:
-        return render_cells(self.hm_probs, self.hm_count, self.style, self.hm_pending)
+        return render_cells(self.hm_probs, self.hm_count, self.style, self.hm_pending, self.hm_qc, self.hm_spread)
 
     def image(self) -> QImage:
         if self._image is None:

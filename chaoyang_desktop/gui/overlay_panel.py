@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from chaoyang_desktop.gui.colormap import viridis_gradient
-from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, MODE_TOP, OverlayStyle
+from chaoyang_desktop.gui.overlay import MODE_PROBABILITY, MODE_TOP, MODE_UNCERTAINTY, UNCERTAINTY_MEASURES, OverlayStyle
 
 #: The Chaoyang classes, used until a model says otherwise (its config.json is the authority).
 DEFAULT_CLASS_NAMES: tuple[str, ...] = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
@@ -80,7 +80,8 @@ class OverlayPanel(QWidget):
         self._style = style
         self._updating = False
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(6, 6, 6, 6)
+        # Tight margins: at 1000 x 700 the right-hand docks only just fit one above the other.
+        outer.setContentsMargins(6, 4, 6, 2)
 
         self.show_check = QCheckBox("Show heatmap")
         self.show_check.setToolTip("Show or hide the whole overlay (H)")
@@ -91,10 +92,20 @@ class OverlayPanel(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItem("Top class", MODE_TOP)
         self.mode_combo.addItem("Probability of one class", MODE_PROBABILITY)
+        self.mode_combo.addItem("Uncertainty", MODE_UNCERTAINTY)
         form.addRow("Colour by", self.mode_combo)
         self.class_combo = QComboBox()
         self.class_label = QLabel("Class")
         form.addRow(self.class_label, self.class_combo)
+        self.measure_combo = QComboBox()
+        for key, words in UNCERTAINTY_MEASURES:
+            self.measure_combo.addItem(words, key)
+        self.measure_combo.setToolTip("Margin: how close the top two classes are. Entropy: how evenly the "
+                                      "probability spreads over all classes. TTA spread: how much the answer "
+                                      "changes when the tile is flipped or rotated (needs test-time augmentation).")
+        self.measure_label = QLabel("Measure")
+        form.addRow(self.measure_label, self.measure_combo)
+        self._form = form
 
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setRange(0, 100)
@@ -121,7 +132,7 @@ class OverlayPanel(QWidget):
 
         self.legend_box = QGroupBox("Legend")
         legend = QVBoxLayout(self.legend_box)
-        legend.setContentsMargins(8, 6, 8, 6)
+        legend.setContentsMargins(8, 4, 8, 4)
         self.class_grid = QGridLayout()
         self.class_grid.setHorizontalSpacing(8)
         self.class_grid.setVerticalSpacing(2)
@@ -132,6 +143,7 @@ class OverlayPanel(QWidget):
         legend.addWidget(self.legend_hint)
         self.color_bar = ColorBar()
         self.color_bar_title = QLabel()
+        self.color_bar_title.setWordWrap(True)
         legend.addWidget(self.color_bar_title)
         legend.addWidget(self.color_bar)
         outer.addWidget(self.legend_box)
@@ -144,6 +156,8 @@ class OverlayPanel(QWidget):
         self.mode_combo.currentIndexChanged.connect(lambda _: self._edit(mode=self.mode_combo.currentData()))
         self.class_combo.currentIndexChanged.connect(
             lambda i: self._edit(prob_class=max(0, int(i))) if i >= 0 else None)
+        self.measure_combo.currentIndexChanged.connect(
+            lambda i: self._edit(uncertainty=self.measure_combo.itemData(i)) if i >= 0 else None)
         self.opacity_slider.valueChanged.connect(lambda v: self._edit(opacity=v / 100.0))
         self.min_conf_slider.valueChanged.connect(lambda v: self._edit(min_confidence=v / 100.0))
         self.alpha_check.toggled.connect(lambda v: self._edit(alpha_by_confidence=bool(v)))
@@ -221,10 +235,14 @@ class OverlayPanel(QWidget):
         s = self._style
         self._updating = True
         self.show_check.setChecked(s.show)
-        self.mode_combo.setCurrentIndex(0 if s.mode == MODE_TOP else 1)
+        self.mode_combo.setCurrentIndex(max(0, self.mode_combo.findData(s.mode)))
+        unsure = s.mode == MODE_UNCERTAINTY
         prob = s.mode == MODE_PROBABILITY
-        self.class_combo.setVisible(prob)
-        self.class_label.setVisible(prob)
+        # setRowVisible, not hiding the widgets: a hidden row would keep its spacing.
+        self._form.setRowVisible(self.class_combo, prob)
+        self._form.setRowVisible(self.measure_combo, unsure)
+        self.measure_combo.setCurrentIndex(max(0, self.measure_combo.findData(s.uncertainty)))
+        self._form.setRowVisible(self.min_conf_label, not unsure)
         if 0 <= s.prob_class < self.class_combo.count():
             self.class_combo.setCurrentIndex(s.prob_class)
         self.opacity_slider.setValue(round(s.opacity * 100))
@@ -233,21 +251,26 @@ class OverlayPanel(QWidget):
         self.min_conf_value.setText(f"{s.min_confidence * 100:.0f}%")
         self.min_conf_label.setText("Min. probability" if prob else "Min. confidence")
         self.alpha_check.setChecked(s.alpha_by_confidence)
-        self.alpha_check.setText("Fade low probabilities (opacity \u00d7 probability)" if prob
+        self.alpha_check.setText("Fade sure cells (opacity \u00d7 uncertainty)" if unsure else
+                                 "Fade low probabilities (opacity \u00d7 probability)" if prob
                                  else "Fade uncertain cells (opacity \u00d7 confidence)")
         for i, (check, swatch) in enumerate(zip(self._checks, self._swatches)):
             check.setChecked(s.visible[i])
-            check.setVisible(not prob)
-            swatch.setVisible(not prob)
+            check.setVisible(not prob and not unsure)
+            swatch.setVisible(not prob and not unsure)
             swatch.setIcon(self._swatch_pixmap(s.class_colors[i]))
             self.class_combo.setItemIcon(i, swatch_icon(s.class_colors[i]))
-        self.legend_hint.setVisible(not prob)
-        self.color_bar.setVisible(prob)
-        self.color_bar_title.setVisible(prob)
+        self.legend_hint.setVisible(not prob and not unsure)
+        self.color_bar.setVisible(prob or unsure)
+        self.color_bar_title.setVisible(prob or unsure)
         if prob and s.class_names:
             self.color_bar_title.setText(f"Probability of {s.class_names[min(s.prob_class, len(s.class_names) - 1)]}")
-        for w in (self.mode_combo, self.class_combo, self.opacity_slider, self.min_conf_slider, self.alpha_check,
-                  self.legend_box):
+        elif unsure:
+            words = dict(UNCERTAINTY_MEASURES).get(s.uncertainty, s.uncertainty)
+            self.color_bar_title.setText(f"Uncertainty: {words}, from sure (0) to unsure (1). "
+                                         "Grey: left out by quality control.")
+        for w in (self.mode_combo, self.class_combo, self.measure_combo, self.opacity_slider, self.min_conf_slider,
+                  self.alpha_check, self.legend_box):
             w.setEnabled(s.show)
         self._updating = False
 

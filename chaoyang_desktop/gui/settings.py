@@ -31,10 +31,14 @@ DEFAULTS: dict[str, Any] = {
     "engine/threads": 0,
     "engine/channel_order": "",
     "engine/resize": "",
+    "engine/tta": False,
+    # A temperature file (evaluate's "Fit Temperature"); empty: uncalibrated.
+    "engine/calibration": "",
     "analysis/tile_um": 0.0,
     "analysis/stride_um": 0.0,
     "analysis/tissue_threshold": 0.25,
     "analysis/workers": 4,
+    "analysis/qc": True,
     "overlay/opacity": 0.4,
     "overlay/alpha_by_confidence": True,
     "overlay/min_confidence": 0.0,
@@ -95,6 +99,8 @@ class AppSettings:
             threads=threads if threads > 0 else None,
             channel_order=self.get("engine/channel_order") or None,
             resize=self.get("engine/resize") or None,
+            tta=bool(self.get("engine/tta")),
+            calibration=self.get("engine/calibration") or None,
         )
 
     def analysis_request(self, roi: Roi | None = None, *, tile_um: float | None = None,
@@ -104,7 +110,7 @@ class AppSettings:
         stride = stride_um if stride_um is not None else (self.get("analysis/stride_um") or None)
         thr = tissue_threshold if tissue_threshold is not None else self.get("analysis/tissue_threshold")
         return AnalysisRequest(tile_um=tile, stride_um=stride, tissue_threshold=float(thr), roi=roi,
-                               workers=max(1, self.get("analysis/workers")))
+                               workers=max(1, self.get("analysis/workers")), qc=bool(self.get("analysis/qc")))
 
     # ----- class colours --------------------------------------------------------------------------------
     def class_color(self, name: str, default: str) -> str:

@@ -99,6 +99,20 @@ class SettingsDialog(QDialog):
         self.workers_spin = QSpinBox()
         self.workers_spin.setRange(1, 32)
         form.addRow("Tile reader threads", self.workers_spin)
+        self.tta_check = QCheckBox("Test-time augmentation (8 orientations; 8\u00d7 slower)")
+        self.tta_check.setToolTip("Classify each tile in the eight flips and rotations the model was trained with "
+                                  "and average them. Gives the spread across them for the Uncertainty overlay.")
+        form.addRow("", self.tta_check)
+        self.calibration_edit = QLineEdit()
+        self.calibration_edit.setPlaceholderText("None: probabilities as the model gives them")
+        self.calibration_edit.setToolTip("A temperature fitted on your own labelled patches (Tools \u25b8 Evaluate "
+                                         "\u25b8 Fit Temperature). It changes confidences, never the class.")
+        browse = QPushButton("Browse\u2026")
+        browse.clicked.connect(self._browse_calibration)
+        row = QHBoxLayout()
+        row.addWidget(self.calibration_edit, 1)
+        row.addWidget(browse)
+        form.addRow("Calibration", row)
         layout.addWidget(engine_box)
 
         tiling_box = QGroupBox("Tiling")
@@ -121,6 +135,10 @@ class SettingsDialog(QDialog):
         self.tissue_spin.setDecimals(2)
         self.tissue_spin.setToolTip("Minimum fraction of tissue under a tile for it to be classified; 0 keeps every tile.")
         form.addRow("Tissue threshold", self.tissue_spin)
+        self.qc_check = QCheckBox("Quality control: leave out tiles of glass, pen ink, blur or dark artefacts")
+        self.qc_check.setToolTip("Flagged tiles are not classified; the heatmap shows them dark grey and the "
+                                 "summary counts them per reason. Off: every tissue tile is classified.")
+        form.addRow("", self.qc_check)
         note = QLabel("The field of view is inferred (512 px at 0.5 \u00b5m/px); see MODEL.md.")
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(placeholder-text);")
@@ -180,6 +198,9 @@ class SettingsDialog(QDialog):
         self.tile_spin.setValue(s.get("analysis/tile_um"))
         self.stride_spin.setValue(s.get("analysis/stride_um"))
         self.tissue_spin.setValue(s.get("analysis/tissue_threshold"))
+        self.qc_check.setChecked(s.get("analysis/qc"))
+        self.tta_check.setChecked(s.get("engine/tta"))
+        self.calibration_edit.setText(s.get("engine/calibration"))
         self.confirm_check.setChecked(s.get("ui/confirm_analysis"))
         self.classify_check.setChecked(s.get("ui/classify_patches_on_open"))
         self._show_colors()
@@ -198,6 +219,9 @@ class SettingsDialog(QDialog):
         self.tile_spin.setValue(0.0)
         self.stride_spin.setValue(0.0)
         self.tissue_spin.setValue(DEFAULTS["analysis/tissue_threshold"])
+        self.qc_check.setChecked(DEFAULTS["analysis/qc"])
+        self.tta_check.setChecked(DEFAULTS["engine/tta"])
+        self.calibration_edit.setText("")
         self.confirm_check.setChecked(True)
         self.classify_check.setChecked(True)
         self._reset_colors()
@@ -224,8 +248,21 @@ class SettingsDialog(QDialog):
         if folder:
             self.model_edit.setText(folder)
 
+    def _browse_calibration(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Calibration (temperature) file", "", "Calibration (*.json)")
+        if path:
+            self.calibration_edit.setText(path)
+
     def validate(self) -> str | None:
-        """The engine's complaint about the tiling values, or None."""
+        """The engine's complaint about the tiling values or the calibration file, or None."""
+        calibration = self.calibration_edit.text().strip()
+        if calibration:
+            from chaoyang_desktop.core.model.temperature import TemperatureFile
+
+            try:
+                TemperatureFile.load(calibration)
+            except SettingsError as exc:
+                return str(exc)
         tile = self.tile_spin.value() or MODEL_TILE_UM
         stride = self.stride_spin.value() or None
         try:
@@ -256,6 +293,9 @@ class SettingsDialog(QDialog):
         s.set("analysis/tile_um", self.tile_spin.value())
         s.set("analysis/stride_um", self.stride_spin.value())
         s.set("analysis/tissue_threshold", self.tissue_spin.value())
+        s.set("analysis/qc", self.qc_check.isChecked())
+        s.set("engine/tta", self.tta_check.isChecked())
+        s.set("engine/calibration", self.calibration_edit.text().strip())
         s.set("ui/confirm_analysis", self.confirm_check.isChecked())
         s.set("ui/classify_patches_on_open", self.classify_check.isChecked())
         defaults = default_colors(self._names)

@@ -14,7 +14,6 @@ to their own session only, never to the slide on screen.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -200,9 +199,7 @@ class SlideAnalysis(QObject):
         s = self.session
         assert s is not None
         plan = ready.plan
-        s.result = dataclasses.replace(plan.empty_result(), probs=np.array(ready.probs, dtype=np.float32, copy=True),
-                                       status=np.array(ready.status, dtype=np.uint8, copy=True),
-                                       errors=dict(ready.errors))
+        s.result = ready.tiles.applied_to(plan.empty_result())
         s.plan = plan
 
     def _on_run_plan(self, ready: PlanReady) -> None:
@@ -221,9 +218,11 @@ class SlideAnalysis(QObject):
         if r is None:
             return
         if len(update.indices):
-            r.set_batch(update.indices, update.probs)
+            r.set_batch(update.indices, update.probs, update.spread)
         for i, msg in update.failed:
             r.set_failed(i, msg)
+        for i, flags in update.qc:
+            r.set_qc(i, flags)
         self.progress.emit(update.done, update.total, update.elapsed_s)
         if not self._refresh.isActive():
             self._refresh.start()
@@ -231,9 +230,7 @@ class SlideAnalysis(QObject):
     def _on_finished(self, status: str, payload: object) -> None:
         s = self.session
         if isinstance(payload, SlideOutcome) and s is not None and s.result is not None:
-            s.result.probs[...] = payload.probs
-            s.result.status[...] = payload.status
-            s.result.errors = dict(payload.errors)
+            payload.tiles.copy_into(s.result)
         self._end(ENDED_DONE if status == "done" else ENDED_CANCELLED, self.finish_message(status, payload))
 
     def _on_failed(self, message: str, details: str) -> None:

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chaoyang_desktop.core.analysis.results import TileState
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analysis_worker import (
@@ -370,8 +371,7 @@ class SlideExporter(QObject):
         assert w.plan is not None and w.session is not None
         style = w.style_
         thumb = w.slide_view.thumbnail_array
-        job = ExportJob(kind=kind, path=path, plan=w.plan, probs=result.probs.copy(), status=result.status.copy(),
-                        errors=dict(result.errors), slide_path=w.slide_path, mpp=w.session.mpp_override,
+        job = ExportJob(kind=kind, path=path, plan=w.plan, tiles=TileState.of(result), slide_path=w.slide_path, mpp=w.session.mpp_override,
                         assumed_mpp=NOMINAL_MPP, class_colors=tuple(style.class_colors), roi=self._roi_of(result),
                         annotations=w.session.annotation_list(),
                         thumbnail=None if thumb is None else np.array(thumb, copy=True), max_side=max_side,

@@ -30,6 +30,23 @@ COLUMN_TIPS = ("Top class of each tile", "Tiles whose top class this is", "Area 
                "Share of the analysed tissue area", "Mean top-class probability of these tiles")
 
 
+def quality_text(summary: dict[str, Any]) -> tuple[str, str]:
+    """What quality control left out and how much tissue the model is unsure about: one short
+    line (the dock is narrow), and the full story for its tooltip."""
+    short, full = [], []
+    if summary.get("tiles_qc"):
+        reasons = ", ".join(f"{n} {name}" for name, n in summary.get("qc_by_reason", {}).items() if n)
+        short.append(f"QC left out {summary['tiles_qc']:,}")
+        full.append(f"Quality control left {summary['tiles_qc']:,} tiles unclassified ({reasons}); "
+                    "they are dark grey on the heatmap.")
+    unsure = summary.get("uncertainty") or {}
+    if summary.get("tiles_done") and unsure:
+        short.append(f"unsure {unsure['unsure_percent']:.0f}%")
+        full.append(f"The model is unsure on {unsure['unsure_percent']:.1f}% of the analysed tissue: its top two "
+                    f"classes are within {unsure['margin_threshold']:.2f} of each other there.")
+    return " \u00b7 ".join(short), "\n".join(full)
+
+
 class SummaryPanel(QWidget):
     """A small table plus one line of totals."""
 
@@ -57,6 +74,12 @@ class SummaryPanel(QWidget):
         layout.addWidget(self.totals)
         # Shown when the slide was analysed although the input check refused it: hard to miss.
         self.warning = QLabel()
+        # Quality control and uncertainty: what was left out, and how much the model is unsure of.
+        self.quality = QLabel()
+        self.quality.setObjectName("summary_quality")
+        self.quality.setWordWrap(True)
+        self.quality.hide()
+        layout.addWidget(self.quality)
         self.warning.setObjectName("summary_warning")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("QLabel { color: #8a4b00; background: #fff3dc; border: 1px solid #d9822b; "
@@ -84,6 +107,7 @@ class SummaryPanel(QWidget):
         self.table.setRowCount(0)
         self.table.hide()
         self.totals.setText(message)
+        self.quality.hide()
         self.warning.hide()
         self.set_compositions([])
 
@@ -128,6 +152,10 @@ class SummaryPanel(QWidget):
             parts.append(f"{summary['tiles_failed']:,} failed")
         text = " \u00b7 ".join(parts)
         self.totals.setText(text + (f"\n{note}" if note else ""))
+        line, story = quality_text(summary)
+        self.quality.setText(line[:1].upper() + line[1:])
+        self.quality.setToolTip(story)
+        self.quality.setVisible(bool(line))
         self.warning.setText(warning)
         self.warning.setVisible(bool(warning))
         self._fit_height()
@@ -140,7 +168,7 @@ class SummaryPanel(QWidget):
         # them (no height-for-width there), so the panel claims it, or the text overlaps the table.
         width = max(120, self.width() - 12)
         needed = 12 + (self.table.height() + 6 if self.table.isVisibleTo(self) else 0)
-        for label in (self.totals, self.warning, self.annotations):
+        for label in (self.totals, self.quality, self.warning, self.annotations):
             if label.isVisibleTo(self):
                 needed += label.heightForWidth(width) + 6
         self.setMinimumHeight(needed)

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_FAILED
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_FAILED, TILE_QC, entropy_of, margin_of
+from chaoyang_desktop.core.slide.tile_qc import describe
 from chaoyang_desktop.gui.inspector import TileInfo
 
 if TYPE_CHECKING:
@@ -67,10 +68,16 @@ class TileInspection(QObject):
                 self.inspector.clear("No analysed tile here: only tissue tiles are classified.")
             return
         x, y, w, h = (int(v) for v in r.rects()[i])
-        status = {TILE_DONE: "done", TILE_FAILED: "failed"}.get(int(r.status[i]), "pending")
+        status = {TILE_DONE: "done", TILE_FAILED: "failed", TILE_QC: "qc"}.get(int(r.status[i]), "pending")
         probs = tuple(float(p) for p in r.probs[i]) if status == "done" else None
+        done = status == "done"
+        spread = r.top_spread()
         info = TileInfo(i, int(r.t_col[i]), int(r.t_row[i]), (x, y, w, h), r.provenance.tile_um, status, probs,
-                        r.errors.get(i), self.style.class_names, self.style.class_colors, float(r.tissue[i]))
+                        r.errors.get(i), self.style.class_names, self.style.class_colors, float(r.tissue[i]),
+                        qc=describe(int(r.qc[i])),
+                        entropy=float(r.entropy()[i]) if done else None,
+                        margin=float(r.margin()[i]) if done else None,
+                        spread=float(spread[i]) if done and spread is not None else None)
         self.inspector.show_tile(info)
         self.view.set_selected_tile((x, y, w, h))
         self._request = self.view.loader.request_region(x, y, 0, w, h)
@@ -95,4 +102,26 @@ class TileInspection(QObject):
         text = f"x {l0_x:,.0f}  y {l0_y:,.0f} px"
         if slide.mpp:
             text += f"  ({l0_x * slide.mpp / 1000:.2f}, {l0_y * slide.mpp / 1000:.2f} mm)"
-        self.cursor_label.setText(text)
+        about = self.tile_words(l0_x, l0_y)
+        self.cursor_label.setText(f"{text}  \u00b7  {about}" if about else text)
+
+    def tile_words(self, l0_x: float, l0_y: float) -> str:
+        """What the tile under the cursor is, in a few words: its class and uncertainty, or why it was left out."""
+        i = self.tile_at(l0_x, l0_y)
+        r = self.session.result if self.session is not None else None
+        if i is None or r is None:
+            return ""
+        status = int(r.status[i])
+        if status == TILE_QC:
+            return f"not classified: {describe(int(r.qc[i]))}"
+        if status == TILE_FAILED:
+            return "tile could not be read"
+        if status != TILE_DONE:
+            return ""
+        probs = r.probs[i]
+        k = int(np.argmax(probs))
+        words = (f"{r.class_names[k]} {100 * float(probs[k]):.0f}%, margin {float(margin_of(probs[None])[0]):.2f}, "
+                 f"entropy {float(entropy_of(probs[None])[0]):.2f}")
+        if r.spread is not None:
+            words += f", TTA spread {float(r.spread[i, k]):.2f}"
+        return words

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from chaoyang_desktop.core.analysis.results import AnalysisResult, Provenance
+from chaoyang_desktop.core.slide.tile_qc import QC_BLUR, QC_PEN
 from chaoyang_desktop.core.slide.tiling import make_grid
 
 CLASS_NAMES = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
@@ -16,6 +17,9 @@ SURE_NORMAL = (1, 1)
 #: Grid positions dropped as background, and the one whose inference failed.
 BACKGROUND = {(3, 0), (0, 2)}
 FAILED = (2, 2)
+#: With ``with_qc``: the grid position quality control leaves out, and why.
+QC_TILE = (0, 0)
+QC_BITS = QC_PEN | QC_BLUR
 
 
 def make_provenance(stride_um: float) -> Provenance:
@@ -45,11 +49,12 @@ def make_provenance(stride_um: float) -> Provenance:
     )
 
 
-def build_result(stride_um: float = 256.0, *, pending: int = 0, seed: int = 0) -> AnalysisResult:
+def build_result(stride_um: float = 256.0, *, pending: int = 0, seed: int = 0, with_qc: bool = False) -> AnalysisResult:
     """A 2000 x 1500 px slide at 0.5 mpp with 256 um tiles: all tiles but the background ones.
 
     Probabilities are seeded softmax values; ``SURE_NORMAL`` is one-hot Normal; ``FAILED``
-    failed; the last ``pending`` tiles are left pending.
+    failed; the last ``pending`` tiles are left pending. With ``with_qc``, quality control left
+    ``QC_TILE`` out for ``QC_BITS`` (it was never classified).
     """
     grid = make_grid(L0_W, L0_H, MPP, 256.0, stride_um, 512, (1.0,))
     t_col, t_row = grid.all_tiles()
@@ -64,7 +69,11 @@ def build_result(stride_um: float = 256.0, *, pending: int = 0, seed: int = 0) -
             probs[i] = [1.0, 0.0, 0.0, 0.0]
     positions = [(int(c), int(r)) for c, r in zip(t_col, t_row)]
     failed = positions.index(FAILED) if FAILED in positions else None
+    flagged = positions.index(QC_TILE) if with_qc else None
     todo = [i for i in range(len(t_col)) if i != failed][: max(0, len(t_col) - 1 - pending)]
+    todo = [i for i in todo if i != flagged]
+    if flagged is not None:
+        result.set_qc(flagged, QC_BITS)
     if todo:
         result.set_batch(np.array(todo), probs[todo].astype(np.float32))
     if failed is not None:

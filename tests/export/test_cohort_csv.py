@@ -11,10 +11,11 @@ from chaoyang_desktop.core.errors import OutputError
 from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.export.cohort_csv import CohortEntry, summary_from_document, write_cohort_csv
 from chaoyang_desktop.core.analysis.result_files import summary_document
-from tests.export.helpers import CLASS_NAMES
+from tests.export.helpers import CLASS_NAMES, build_result
 
 
-def test_rows_for_analysed_skipped_and_failed_slides(result: AnalysisResult, tmp_path: Path) -> None:
+def test_rows_for_analysed_skipped_and_failed_slides(tmp_path: Path) -> None:
+    result = build_result(with_qc=True)
     summary = result.summary()
     saved = summary_from_document(summary_document(result))
     entries = [
@@ -25,12 +26,15 @@ def test_rows_for_analysed_skipped_and_failed_slides(result: AnalysisResult, tmp
     write_cohort_csv(entries, tmp_path / "cohort.csv")
     rows = list(csv.DictReader((tmp_path / "cohort.csv").open(encoding="utf-8")))
     assert [r["status"] for r in rows] == ["ok", "skipped", "failed"]
-    assert list(rows[0])[:10] == ["slide", "output", "status", "error", "input_check", "input_findings",
-                                  "tiles_total", "tiles_done", "tiles_failed", "analysed_area_mm2"]
-    assert [k for k in rows[0] if k.endswith("_percent")] == [f"{n}_percent" for n in CLASS_NAMES]
+    assert list(rows[0])[:16] == ["slide", "output", "status", "error", "input_check", "input_findings",
+                                  "tiles_total", "tiles_done", "tiles_failed", "tiles_qc", "qc_glass", "qc_pen",
+                                  "qc_blur", "qc_dark", "analysed_area_mm2", "unsure_percent"]
+    assert [k for k in rows[0] if k.endswith("_percent")] == ["unsure_percent"] + [f"{n}_percent" for n in CLASS_NAMES]
     for row in rows[:2]:
         assert int(row["tiles_done"]) == summary["tiles_done"] and int(row["tiles_failed"]) == 1
         assert float(row["analysed_area_mm2"]) == summary["analysed_area_mm2"]
+        assert float(row["unsure_percent"]) == summary["uncertainty"]["unsure_percent"]
+        assert (row["tiles_qc"], row["qc_pen"], row["qc_blur"], row["qc_glass"]) == ("1", "1", "1", "0")
         for c in summary["classes"]:
             assert float(row[f"{c['name']}_area_mm2"]) == c["area_mm2"]
             assert float(row[f"{c['name']}_percent"]) == c["percent"]

@@ -7,10 +7,11 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.export.csv_tiles import tiles_csv_header, write_tiles_csv
-from tests.export.helpers import FAILED, L0_H, L0_W, build_result, tile_index
+from tests.export.helpers import CLASS_NAMES, FAILED, L0_H, L0_W, QC_TILE, build_result, tile_index
 
 
 def _read(path: Path) -> list[list[str]]:
@@ -22,8 +23,30 @@ def test_header_is_exact(result: AnalysisResult, tmp_path: Path) -> None:
     write_tiles_csv(result, tmp_path / "tiles.csv")
     first_line = (tmp_path / "tiles.csv").read_text(encoding="utf-8").splitlines()[0]
     assert first_line == (
-        "minx,miny,width,height,prob_Normal,prob_Serrated,prob_Adenocarcinoma,prob_Adenoma,label,confidence"
+        "minx,miny,width,height,prob_Normal,prob_Serrated,prob_Adenocarcinoma,prob_Adenoma,label,confidence,"
+        "entropy,margin,tta_spread,qc"
     )
+
+
+def test_uncertainty_and_quality_control_columns(tmp_path: Path) -> None:
+    result = build_result(with_qc=True)
+    write_tiles_csv(result, tmp_path / "tiles.csv")
+    rows = list(csv.DictReader((tmp_path / "tiles.csv").open(encoding="utf-8")))
+    flagged = [r for r in rows if r["qc"]]
+    assert len(flagged) == 1 and flagged[0]["qc"] == "pen;blur"
+    l0_x, l0_y = result.rects()[tile_index(result, *QC_TILE)][:2]
+    assert (int(flagged[0]["minx"]), int(flagged[0]["miny"])) == (l0_x, l0_y)
+    assert flagged[0]["label"] == flagged[0]["confidence"] == flagged[0]["prob_Normal"] == ""
+    for r in rows:
+        if r["qc"]:
+            continue
+        probs = np.array([float(r[f"prob_{n}"]) for n in CLASS_NAMES])
+        top2 = np.sort(probs)[-2:]
+        assert float(r["margin"]) == pytest.approx(top2[1] - top2[0], abs=2e-6)
+        # Reference: Shannon entropy in nats over ln 4, from the written probabilities.
+        p = probs[probs > 0]
+        assert float(r["entropy"]) == pytest.approx(-(p * np.log(p)).sum() / np.log(4), abs=1e-5)
+        assert r["tta_spread"] == ""  # no TTA in this result
 
 
 def test_rows_match_done_tiles(result: AnalysisResult, tmp_path: Path) -> None:
@@ -68,4 +91,4 @@ def test_class_names_needing_quotes_survive(result: AnalysisResult, tmp_path: Pa
     write_tiles_csv(result, tmp_path / "tiles.csv")
     header, *rows = _read(tmp_path / "tiles.csv")
     assert header == tiles_csv_header(names)
-    assert {r[-2] for r in rows} <= set(names)
+    assert {r[header.index("label")] for r in rows} <= set(names)

@@ -8,10 +8,11 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
 from chaoyang_desktop.export.geojson_tiles import tiles_feature_collection, write_tiles_geojson
-from tests.export.helpers import CLASS_COLORS, CLASS_NAMES, build_result
+from tests.export.helpers import CLASS_COLORS, CLASS_NAMES, QC_TILE, build_result, tile_index
 
 
 def _rgb(hex_color: str) -> list[int]:
@@ -46,7 +47,8 @@ def test_properties_follow_qupath(result: AnalysisResult) -> None:
         k = int(np.argmax(result.probs[i]))
         assert props["classification"] == {"name": CLASS_NAMES[k], "color": _rgb(CLASS_COLORS[k])}
         m = props["measurements"]
-        assert list(m) == [f"prob_{n}" for n in CLASS_NAMES] + ["confidence"]
+        assert list(m) == [f"prob_{n}" for n in CLASS_NAMES] + ["confidence", "entropy", "margin"]
+        assert m["margin"] == pytest.approx(float(np.diff(np.sort(result.probs[i])[-2:])[0]), abs=1e-6)
         np.testing.assert_allclose([m[f"prob_{n}"] for n in CLASS_NAMES], result.probs[i], atol=5e-7)
         assert abs(m["confidence"] - float(result.probs[i].max())) <= 5e-7
         assert all(isinstance(v, float) for v in m.values())
@@ -73,3 +75,15 @@ def test_no_done_tiles_gives_an_empty_collection(tmp_path: Path) -> None:
     assert result.n_done == 0
     write_tiles_geojson(result, tmp_path / "t.geojson")
     assert json.loads((tmp_path / "t.geojson").read_text()) == {"type": "FeatureCollection", "features": []}
+
+
+def test_quality_control_tiles_are_ignore_class_with_reasons() -> None:
+    result = build_result(with_qc=True)
+    features = tiles_feature_collection(result)["features"]
+    ignored = [f for f in features if f["properties"]["classification"]["name"] == "Ignore*"]
+    assert len(ignored) == 1
+    props = ignored[0]["properties"]
+    assert props["qc"] == "pen;blur" and props["measurements"] == {}
+    x, y, w, h = (int(v) for v in result.rects()[tile_index(result, *QC_TILE)])
+    assert ignored[0]["geometry"]["coordinates"][0][0] == [x, y]
+    assert all("qc" not in f["properties"] for f in features if f is not ignored[0])

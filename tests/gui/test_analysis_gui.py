@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication
 
-from chaoyang_desktop.core.analysis.results import TILE_DONE
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_QC
 from tests.gui.helpers import analysed_cmu_window
 
 
@@ -215,7 +215,8 @@ def test_tiles_in_view_are_analysed_first(qtbot, make_window, cmu_slide) -> None
         x0, y0, x1, y1 = view.state.visible_l0_rect()
         rects = r.rects()
         vis = (rects[:, 0] < x1) & (rects[:, 0] + rects[:, 2] > x0) & (rects[:, 1] < y1) & (rects[:, 1] + rects[:, 3] > y0)
-        return bool(vis.any()) and bool(np.all(r.status[vis] == TILE_DONE))
+        # Done, or left out by quality control as it was read: either way the model is past it.
+        return bool(vis.any()) and bool(np.all(np.isin(r.status[vis], (TILE_DONE, TILE_QC))))
 
     qtbot.waitUntil(visible_done, timeout=60000)
     r = window.result
@@ -370,7 +371,10 @@ def test_a_slide_outside_the_domain_asks_before_it_is_analysed(qtbot, window, te
         anyway.click()
     assert blocker.args[0] == "done"
     r = window.result
-    assert r is not None and r.complete and r.n_done > 0
+    # Analysed anyway: quality control then leaves its dark, blue-on-black tiles out, and says so.
+    assert r is not None and r.complete and r.n_qc > 0 and r.n_done + r.n_qc == r.n_tiles
+    assert "QC left out" in window.summary_panel.quality.text()
+    assert "Quality control left" in window.summary_panel.quality.toolTip()
     assert r.provenance.domain_check is not None and r.provenance.domain_check["status"] == "analysed anyway"
     panel = window.summary_panel
     assert panel.warning.isVisibleTo(panel) and "fluorescence" in panel.warning.text()

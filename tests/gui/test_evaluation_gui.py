@@ -103,3 +103,89 @@ def test_evaluation_without_a_model_offers_the_model_dialog(qtbot, make_window, 
     assert window.model_dialog is not None and window.model_dialog.isVisible()
     assert window._pending_after_model == "evaluate"  # a model chosen there runs the evaluation
     window.model_dialog.reject()
+
+
+def _over_confident_report(n: int = 300, seed: int = 2):  # type: ignore[no-untyped-def]
+    """A report of a model right about 70 % of the time that claims far more (a softening temperature fits)."""
+    from chaoyang_desktop.core.learn.evaluate import build_report
+
+    names = ("Normal", "Serrated", "Adenocarcinoma", "Adenoma")
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    logits = rng.normal(0, 1, (n, 4))
+    logits[np.arange(n), y] += 1.2
+    logits *= 4.0
+    probs = np.exp(logits - logits.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    return build_report(names, [f"/data/p{i}.png" for i in range(n)], y, probs,
+                        model={"model_id": "local/model", "weights_sha256": "ab" * 32, "channel_order": "bgr",
+                               "resize": "linear", "temperature": 1.0},
+                        data={"source": "/data/labelled", "kind": "folders"})
+
+
+def test_fit_temperature_shows_before_after_saves_and_offers_it(qtbot, window, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoyang_desktop.core.learn.evaluate import fit_report_temperature
+    from chaoyang_desktop.core.model.temperature import TemperatureFile
+    from chaoyang_desktop.export.evaluation_report import CALIBRATION_FILE, EVALUATION_FILES
+    from chaoyang_desktop.gui.analysis_worker import EvaluationOutcome
+
+    errors: list[str] = []
+    report = _over_confident_report()
+    view = window.evaluator.show_report(EvaluationOutcome(report, (), "300 labelled images"))
+    view._on_error = lambda title, message: errors.append(message)  # noqa: SLF001
+    assert not view.calibration_box.isVisible() and not view.save_calibration_button.isEnabled()
+    assert not view.use_calibration_button.isEnabled()
+
+    chosen = tmp_path / "cal" / "calibration.json"
+    chosen.parent.mkdir()
+    asked: list[str] = []
+
+    def fake_save(parent, caption, start, filters):  # type: ignore[no-untyped-def]
+        asked.append(start)
+        return str(chosen), filters
+
+    monkeypatch.setattr("chaoyang_desktop.gui.evaluation_view.QFileDialog.getSaveFileName", fake_save)
+    view.fit_button.click()  # fits, shows before/after, asks where to save
+    assert not errors
+    expected_file, expected = fit_report_temperature(report)  # the same numbers as `evaluate --fit-temperature`
+    fit = expected.calibration_fit
+    assert view.calibration_box.isVisible() and not view.fit_button.isEnabled()
+    text = view.fit_text.text()
+    assert f"{fit.before.ece:.3f} \u2192 {fit.after.ece:.3f}" in text and f"{expected_file.temperature:.3f}" in text
+    assert fit.after.ece < fit.before.ece
+    assert view.fit_diagram.pixmap() is not None and not view.fit_diagram.pixmap().isNull()
+    assert asked and asked[0].endswith("calibration.json")
+    saved = TemperatureFile.load(chosen)
+    assert saved.temperature == pytest.approx(expected_file.temperature, rel=1e-12) and saved.weights_sha256 == "ab" * 32
+    assert view.use_calibration_button.isEnabled()
+
+    # "Use This Calibration" hands the path on; the evaluator forwards it to the window's wiring.
+    with qtbot.waitSignal(window.evaluator.calibration_saved, timeout=2000) as blocker:
+        view.use_calibration_button.click()
+    assert blocker.args == [str(chosen)]
+    assert not view.use_calibration_button.isEnabled()
+
+    # The saved report carries the fit: before/after in metrics.json and the calibration file with it.
+    out = tmp_path / "eval"
+    assert view.save_to(str(out))
+    assert sorted(p.name for p in out.iterdir()) == sorted([*EVALUATION_FILES, CALIBRATION_FILE])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["temperature_scaling"]["ece_after"] == pytest.approx(fit.after.ece)
+    assert TemperatureFile.load(out / CALIBRATION_FILE).temperature == pytest.approx(saved.temperature, rel=1e-12)
+
+
+def test_fit_temperature_on_too_few_patches_says_why(qtbot, window, labelled: Path,  # type: ignore[no-untyped-def]
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    shown: list[str] = []
+    monkeypatch.setattr("chaoyang_desktop.gui.main_window.show_error",
+                        lambda parent, title, message, details="": shown.append(message))
+    monkeypatch.setattr("chaoyang_desktop.gui.evaluation_view.QFileDialog.getSaveFileName",
+                        lambda *a: pytest.fail("no save dialog after a refused fit"))
+    assert evaluate(qtbot, window, labelled) == "done"
+    view = window.evaluator.view
+    assert view.report.model["weights_sha256"] and view.report.model["temperature"] == 1.0
+    view.fit_button.click()
+    assert shown and "at least 20 labelled patches (got 6)" in shown[-1]
+    assert not view.calibration_box.isVisible() and view.fit_button.isEnabled()
+    assert not view.save_calibration_button.isEnabled() and view.calibration_file is None

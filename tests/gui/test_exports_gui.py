@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog
 
-from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING
+from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_PENDING, TileState
 from chaoyang_desktop.gui.analysis_worker import EXPORT_CSV, EXPORT_GEOJSON, EXPORT_HEATMAP, EXPORT_REPORT
 from tests.gui.helpers import analysed_cmu_window, wait_until
 
@@ -185,8 +185,8 @@ def test_report_cancelled_between_tile_reads_writes_nothing(analysed, tmp_path: 
     from chaoyang_desktop.gui.main_window import NOMINAL_MPP
 
     r = analysed.result
-    job = ExportJob(kind=EXPORT_REPORT, path=str(tmp_path / "r.pdf"), plan=analysed.plan, probs=r.probs.copy(),
-                    status=r.status.copy(), errors={}, slide_path=analysed.slide_path, mpp=None, assumed_mpp=NOMINAL_MPP)
+    job = ExportJob(kind=EXPORT_REPORT, path=str(tmp_path / "r.pdf"), plan=analysed.plan, tiles=TileState.of(r),
+                    slide_path=analysed.slide_path, mpp=None, assumed_mpp=NOMINAL_MPP)
     worker = AnalysisWorker()
     cancel = threading.Event()
     progress: list[tuple[int, int]] = []

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # Bumped whenever a change to the engine would change predictions for the same key.
 # 2: tiles are resized with cv2.resize itself (training's function), no longer a torch look-alike.
-CACHE_SCHEMA = 2
+# 3: tile quality control, test-time augmentation and temperature joined the key.
+CACHE_SCHEMA = 3
 
 
 def cache_key(result_or_plan_provenance: object) -> str:
@@ -43,6 +44,10 @@ def cache_key(result_or_plan_provenance: object) -> str:
         "input_size": getattr(p, "input_size"),
         "tissue_threshold": round(float(getattr(p, "tissue_threshold")), 6),
         "roi": getattr(p, "roi_digest", None),
+        # Which tiles are classified, and how their probabilities are made.
+        "qc": getattr(p, "qc_version", None) if getattr(p, "qc", False) else None,
+        "tta": bool(getattr(p, "tta", False)),
+        "temperature": round(float(getattr(p, "temperature", 1.0)), 6),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -15,6 +15,11 @@ At most ``prefetch`` batches are taken from the scheduler ahead of the one being
 That bounds memory whatever the slide's size (only tiles in flight and per-tile numbers are
 held) and bounds how late a :meth:`TileScheduler.prioritise` call (the GUI's tiles in view) takes
 effect. A cancel token is checked between batches.
+
+Tile quality control (:mod:`chaoyang_desktop.core.slide.tile_qc`), when on, runs twice: the plan
+flags pen and dark areas from the thumbnail, so the preview counts them and they are never read;
+the reader threads then check each tile's own pixels (glass, pen, dark, focus) before it is
+resized, and a flagged tile is left out of its batch. Flagged tiles are never classified.
 """
 
 from __future__ import annotations
@@ -38,9 +43,10 @@ from chaoyang_desktop.core.errors import ChaoyangError, SettingsError
 from chaoyang_desktop.core.model.inference import Classifier, PendingPrediction
 from chaoyang_desktop.core.model.preprocess import resize_tile
 from chaoyang_desktop.core.model.profile import ModelProfile
-from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult, Provenance
+from chaoyang_desktop.core.analysis.results import AnalysisResult, Provenance
 from chaoyang_desktop.core.slide.roi import Roi
 from chaoyang_desktop.core.slide.reader import Slide
+from chaoyang_desktop.core.slide.tile_qc import QC_VERSION, assess_tile, flags_from_fractions, thumbnail_fraction_masks
 from chaoyang_desktop.core.slide.tiling import GridSpec, make_grid
 from chaoyang_desktop.core.slide.tissue import TissueMask, tissue_mask_for
 
@@ -72,6 +78,7 @@ class AnalysisSettings:
 
     ``allow_out_of_domain`` analyses a slide whose domain check has findings (it changes no
     prediction, so it is not part of the cache key); the outputs then say it was overridden.
+    ``qc`` leaves tiles that fail quality control unclassified (False: classify every tile).
     """
 
     tile_um: float | None = None
@@ -81,6 +88,7 @@ class AnalysisSettings:
     roi_path: str | None = None
     workers: int = 4
     allow_out_of_domain: bool = False
+    qc: bool = True
 
     def validated(self) -> AnalysisSettings:
         _check_um("tile size", self.tile_um)
@@ -107,13 +115,19 @@ class AnalysisPlan:
     domain: DomainCheck
     #: Why no tile is kept, when none is; empty otherwise.
     empty_reason: str = ""
+    #: Quality-control bits the thumbnail gave each tile (pen, dark); zeros with QC off.
+    qc: np.ndarray | None = None
 
     @property
     def n_tiles(self) -> int:
         return len(self.t_col)
 
+    @property
+    def qc_flags(self) -> np.ndarray:
+        return self.qc if self.qc is not None else np.zeros(self.n_tiles, dtype=np.uint8)
+
     def empty_result(self) -> AnalysisResult:
-        return AnalysisResult.empty(self.provenance, self.grid, self.t_col, self.t_row, self.tissue)
+        return AnalysisResult.empty(self.provenance, self.grid, self.t_col, self.t_row, self.tissue, self.qc_flags)
 
 
 @dataclass(frozen=True)
@@ -126,11 +140,22 @@ class BatchUpdate:
     done: int
     total: int
     elapsed_s: float
+    #: Tiles quality control left out in this batch, with their bits.
+    qc: tuple[tuple[int, int], ...] = ()
+    #: TTA spread of ``probs`` (None without TTA).
+    spread: np.ndarray | None = None
 
 
 def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSettings,
-                  thumbnail: np.ndarray | None = None) -> AnalysisPlan:
-    """Lay the grid, find tissue, apply the ROI, and list the tiles to classify."""
+                  thumbnail: np.ndarray | None = None, *, tta: bool = False, temperature: float = 1.0,
+                  calibration: str | None = None) -> AnalysisPlan:
+    """Lay the grid, find tissue, apply the ROI, and list the tiles to classify.
+
+    Args:
+        tta, temperature, calibration: How the classifier makes its probabilities
+            (:class:`~chaoyang_desktop.core.model.inference.Classifier`); recorded in the
+            provenance and part of the cache key.
+    """
     settings = settings.validated()
     mpp = slide.require_mpp()
     tile_um = settings.tile_um or profile.tile_um
@@ -184,10 +209,24 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         roi_digest=_roi_digest(settings.roi),
         domain_check=domain.to_dict(),
+        qc=bool(settings.qc),
+        qc_version=QC_VERSION if settings.qc else None,
+        tta=bool(tta),
+        temperature=float(temperature),
+        calibration=calibration,
     )
     empty_reason = "" if keep.any() else _why_no_tiles(slide, grid, mpp, settings, mask)
-    return AnalysisPlan(provenance, grid, t_col[keep], t_row[keep], fractions[keep].astype(np.float32), mask, thumb,
-                        domain, empty_reason)
+    t_col, t_row = t_col[keep], t_row[keep]
+    qc = _thumbnail_qc(thumb, mask, grid.tile_rects(t_col, t_row)) if settings.qc else None
+    return AnalysisPlan(provenance, grid, t_col, t_row, fractions[keep].astype(np.float32), mask, thumb,
+                        domain, empty_reason, qc)
+
+
+def _thumbnail_qc(thumb: np.ndarray, mask: TissueMask, rects: np.ndarray) -> np.ndarray:
+    """Pen and dark bits of each tile, from the share of such thumbnail pixels under it."""
+    shares = {name: TissueMask(m, mask.l0_per_px_x, mask.l0_per_px_y).fractions(rects)
+              for name, m in thumbnail_fraction_masks(thumb).items()}
+    return flags_from_fractions(np.zeros(len(rects)), shares["pen"], shares["dark"])
 
 
 def _check_grid(grid: GridSpec, mpp: float, tile_um: float, model_mpp: float) -> None:
@@ -280,7 +319,7 @@ def default_prefetch(device: torch.device) -> int:
 class _Batch:
     """Tiles being read into one buffer; ``remaining`` counts reads still to finish."""
 
-    __slots__ = ("indices", "tensor", "pixels", "ok", "failed", "remaining")
+    __slots__ = ("indices", "tensor", "pixels", "ok", "failed", "flagged", "remaining")
 
     def __init__(self, indices: list[int], tensor: torch.Tensor) -> None:
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -288,6 +327,7 @@ class _Batch:
         self.pixels: np.ndarray = tensor.numpy()
         self.ok = np.ones(len(indices), dtype=bool)
         self.failed: list[tuple[int, str]] = []
+        self.flagged: list[tuple[int, int]] = []  # (tile, QC bits): read, but not to be classified
         self.remaining = len(indices)
 
 
@@ -300,8 +340,11 @@ class _TileFeeder:
 
     def __init__(self, slide: Slide, grid: GridSpec, rects: np.ndarray, scheduler: TileScheduler,
                  profile: ModelProfile, batch_size: int, prefetch: int, workers: int, pin_memory: bool,
-                 cancel: threading.Event) -> None:
+                 cancel: threading.Event, qc_side: int | None = None) -> None:
         self._slide = slide
+        # Quality control's focus check runs at the model's nominal resolution: this many
+        # pixels across a tile (None: no quality control).
+        self._qc_side = qc_side
         self._profile = profile
         self._grid = grid
         self._rects = rects
@@ -399,8 +442,15 @@ class _TileFeeder:
         x, y = int(self._rects[i, 0]), int(self._rects[i, 1])
         lv = self._grid.lv_tile
         try:
+            pixels = self._slide.read_region(x, y, self._grid.level, lv, lv)
+            flags = assess_tile(pixels, self._qc_side) if self._qc_side is not None else 0
+            if flags:
+                with self._cond:
+                    batch.ok[j] = False
+                    batch.flagged.append((i, flags))
+                return
             # OpenCV releases the GIL: the readers resize in parallel with the model's forward.
-            batch.pixels[j] = resize_tile(self._slide.read_region(x, y, self._grid.level, lv, lv), self._profile)
+            batch.pixels[j] = resize_tile(pixels, self._profile)
             return
         except ChaoyangError as exc:
             msg = str(exc)
@@ -431,27 +481,32 @@ def run_analysis(
         prefetch: Batches read ahead of the one being classified (None: :func:`default_prefetch`).
     """
     cancel = cancel or threading.Event()
-    pending = np.flatnonzero(result.status != TILE_DONE)
-    scheduler = scheduler or TileScheduler(pending)
+    scheduler = scheduler or TileScheduler(result.to_classify())
     total = result.n_tiles
     started = time.perf_counter()
     device = classifier.device
     feeder = _TileFeeder(slide, result.grid, result.rects(), scheduler, classifier.profile, max(1, classifier.batch_size),
                          default_prefetch(device) if prefetch is None else prefetch, workers,
-                         pin_memory=device.type == "cuda", cancel=cancel)
-    # A batch whose probabilities are still being computed on the GPU: its indices, failures and handle.
-    in_flight: tuple[np.ndarray, list[tuple[int, str]], PendingPrediction | None] | None = None
+                         pin_memory=device.type == "cuda", cancel=cancel,
+                         qc_side=(max(8, round(result.provenance.tile_um / classifier.profile.nominal_mpp))
+                                  if result.provenance.qc else None))
+    # A batch whose probabilities are still being computed on the GPU: its tiles and handle.
+    in_flight: tuple[np.ndarray, _Batch, PendingPrediction | None] | None = None
 
-    def finish(good: np.ndarray, failed: list[tuple[int, str]], pending_probs: PendingPrediction | None) -> None:
+    def finish(good: np.ndarray, batch: _Batch, pending_probs: PendingPrediction | None) -> None:
         probs = np.empty((0, len(result.class_names)), dtype=np.float32)
+        spread = None
         if pending_probs is not None:
             probs = pending_probs.result()
-            result.set_batch(good, probs)
-        for i, msg in failed:
+            spread = pending_probs.spread()
+            result.set_batch(good, probs, spread)
+        for i, msg in batch.failed:
             result.set_failed(i, msg)
+        for i, flags in batch.flagged:
+            result.set_qc(i, flags)
         if on_batch is not None:
-            on_batch(BatchUpdate(good, probs, tuple(failed), result.n_done + result.n_failed, total,
-                                 time.perf_counter() - started))
+            on_batch(BatchUpdate(good, probs, tuple(batch.failed), result.n_done + result.n_failed + result.n_qc,
+                                 total, time.perf_counter() - started, tuple(batch.flagged), spread))
 
     feeder.start()
     try:
@@ -469,9 +524,9 @@ def run_analysis(
                 finish(*in_flight)
                 in_flight = None
             if handle is not None and not handle.ready:
-                in_flight = (good, batch.failed, handle)
+                in_flight = (good, batch, handle)
             else:
-                finish(good, batch.failed, handle)
+                finish(good, batch, handle)
         if in_flight is not None:  # computed already: keep it even when cancelled
             finish(*in_flight)
     finally:

@@ -4,7 +4,8 @@ Together the two files hold everything needed to rebuild the :class:`AnalysisRes
 later command (a report, a re-export) works from saved results without the model or the slide.
 
 ``predictions.npz`` holds :meth:`AnalysisResult.grid_arrays` (``t_col, t_row, l0_x, l0_y, l0_w,
-l0_h, tissue, probs, status, hm_probs, hm_count, class_names``), the grid spec as 0-d arrays
+l0_h, tissue, probs, status, qc, entropy, margin, hm_probs, hm_count, class_names``, and
+``spread`` with test-time augmentation), the grid spec as 0-d arrays
 ``grid_<field>`` (``grid_l0_width, grid_l0_height, grid_l0_stride, grid_k, grid_level,
 grid_lv_downsample, grid_lv_tile``) and ``format_version``, ``slide_fingerprint`` and
 ``created``, which tie it to the ``summary.json`` written beside it.
@@ -35,7 +36,10 @@ PREDICTIONS_NPZ = "predictions.npz"
 SUMMARY_JSON = "summary.json"
 
 #: Bumped when either file changes in a way an older reader would misread.
-FORMAT_VERSION = 1
+#: 2: tile quality control (status 3 and the ``qc`` bits), uncertainty and TTA spread.
+FORMAT_VERSION = 2
+#: Versions this program reads: version 1 files simply have no QC flags and no spread.
+READABLE_VERSIONS = (1, 2)
 
 _GRID_FIELDS = tuple(f.name for f in dataclasses.fields(GridSpec))
 
@@ -80,10 +84,18 @@ def summary_document(
             give a key the provenance wins: the result was computed with its values.
         ``analysis``: ``model_id, tile_um, stride_um, tile_px, input_size, tissue_threshold,
             roi`` (ROI file or null), ``grid`` (the :class:`GridSpec` fields), ``tiles``
-            (``total, done, failed, pending``) and ``complete``.
+            (``total, done, failed, pending, qc``), ``complete``, ``qc`` (whether quality
+            control left flagged tiles out), ``qc_version``, ``tta`` (test-time augmentation),
+            ``temperature`` and ``calibration`` (the temperature file, or null).
         ``classes``: ``summary()["classes"]``: per class ``name, color, tiles, area_mm2,
             percent, mean_confidence``.
         ``analysed_area_mm2``: ``summary()["analysed_area_mm2"]``.
+        ``quality_control``: ``enabled``, ``tiles_flagged`` and ``by_reason`` (tiles per reason:
+            ``glass, pen, blur, dark``; a tile with two reasons counts under both).
+        ``uncertainty``: ``summary()["uncertainty"]``: ``margin_threshold`` (a cell or tile is
+            unsure when its top-1 minus top-2 probability is below it), ``unsure_area_mm2``,
+            ``unsure_percent`` (of the analysed area), ``unsure_tiles``, ``mean_entropy``
+            (normalised to 0-1) and ``mean_top_spread`` (TTA only, else null).
         ``domain_check``: whether the model can judge the slide (:meth:`DomainCheck.to_dict`:
             ``status`` passed / analysed anyway, ``findings``, ``measurements``); null in
             results saved before the check existed.
@@ -146,11 +158,23 @@ def summary_document(
                 "done": summary["tiles_done"],
                 "failed": summary["tiles_failed"],
                 "pending": int(np.count_nonzero(result.status == TILE_PENDING)),
+                "qc": summary["tiles_qc"],
             },
             "complete": result.complete,
+            "qc": p.qc,
+            "qc_version": p.qc_version,
+            "tta": p.tta,
+            "temperature": p.temperature,
+            "calibration": p.calibration,
         },
         "classes": summary["classes"],
         "analysed_area_mm2": summary["analysed_area_mm2"],
+        "quality_control": {
+            "enabled": p.qc,
+            "tiles_flagged": summary["tiles_qc"],
+            "by_reason": summary["qc_by_reason"],
+        },
+        "uncertainty": summary["uncertainty"],
         "domain_check": p.domain_check,
         "provenance": p.to_dict(),
         "failed_tiles": failed,
@@ -213,10 +237,10 @@ def load_result_dir(directory: str | os.PathLike[str]) -> AnalysisResult:
         errors = {int(f["index"]): str(f.get("error", "")) for f in failed}
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
         raise SavedResultError(f"{json_path} is not a readable Chaoyang Desktop summary ({exc}).") from exc
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise SavedResultError(
-            f"{json_path} has format version {version!r}; this program reads version {FORMAT_VERSION}. "
-            "Re-run the analysis with this version."
+            f"{json_path} has format version {version!r}; this program reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}. Re-run the analysis with this version."
         )
     try:
         with np.load(npz_path, allow_pickle=False) as npz:
@@ -243,14 +267,17 @@ def load_result_dir(directory: str | os.PathLike[str]) -> AnalysisResult:
             probs=arrays["probs"].astype(np.float32),
             status=arrays["status"].astype(np.uint8),
             errors=errors,
+            qc=arrays["qc"].astype(np.uint8) if "qc" in arrays else np.zeros(0, dtype=np.uint8),
+            spread=arrays["spread"].astype(np.float32) if "spread" in arrays else None,
         )
     except (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
         # EOFError: an empty or truncated file (a full disk, a copy interrupted).
         raise SavedResultError(f"{npz_path} is not a readable Chaoyang Desktop prediction file "
                                f"({type(exc).__name__}: {exc or 'empty file'}).") from exc
-    if npz_version != FORMAT_VERSION:
+    if npz_version != version:
         raise SavedResultError(
-            f"{npz_path} has format version {npz_version}; this program reads version {FORMAT_VERSION}."
+            f"{npz_path} has format version {npz_version} but {json_path.name} has {version}; "
+            "re-export both from one analysis."
         )
     if (fingerprint, created) != (provenance.slide_fingerprint, provenance.created):
         raise SavedResultError(
@@ -259,7 +286,8 @@ def load_result_dir(directory: str | os.PathLike[str]) -> AnalysisResult:
         )
     n = result.n_tiles
     if class_names != provenance.class_names or any(
-        len(a) != n for a in (result.t_row, result.tissue, result.probs, result.status)
-    ) or result.probs.shape[1:] != (len(class_names),):
+        len(a) != n for a in (result.t_row, result.tissue, result.probs, result.status, result.qc)
+    ) or result.probs.shape[1:] != (len(class_names),) or (
+        result.spread is not None and result.spread.shape != result.probs.shape):
         raise SavedResultError(f"{npz_path} is inconsistent with {json_path.name}; re-run the analysis.")
     return result

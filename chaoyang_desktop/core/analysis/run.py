@@ -13,15 +13,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 
 from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
 from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
 from chaoyang_desktop.core.model.inference import Classifier
 from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan, AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
-from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.core.slide.reader import Slide, open_slide
+
+
+def engine_facts(classifier: Classifier) -> dict[str, Any]:
+    """What the classifier does to probabilities, as :func:`plan_analysis` records it."""
+    return {"tta": classifier.tta, "temperature": classifier.temperature,
+            "calibration": classifier.calibration.path if classifier.calibration is not None else None}
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ def analyze_open_slide(
 ) -> AnalysisOutcome:
     """Analyse an already open slide; see :func:`analyze_slide`."""
     cancel = cancel or threading.Event()
-    plan = plan_analysis(slide, classifier.profile, settings)
+    plan = plan_analysis(slide, classifier.profile, settings, **engine_facts(classifier))
     if plan.n_tiles == 0:
         raise NoTilesError(plan.empty_reason)
     if not plan.domain.passed and not settings.allow_out_of_domain:
@@ -62,7 +68,7 @@ def analyze_open_slide(
         # and say whether this run overrode the domain check.
         cached.provenance = dataclasses.replace(
             cached.provenance, slide_path=plan.provenance.slide_path, roi_path=plan.provenance.roi_path,
-            domain_check=plan.provenance.domain_check)
+            domain_check=plan.provenance.domain_check, calibration=plan.provenance.calibration)
     result = cached if cached is not None else plan.empty_result()
     if on_plan is not None:
         on_plan(plan, result)
@@ -79,7 +85,7 @@ def analyze_open_slide(
             cache.save(key, result)
             last_save = time.monotonic()
 
-    scheduler = TileScheduler(np.flatnonzero(result.status != TILE_DONE))
+    scheduler = TileScheduler(result.to_classify())
     if scheduler_ready is not None:
         scheduler_ready(scheduler)
     try:

@@ -11,11 +11,18 @@ data: it decodes each image once, classifies it with BGR and with RGB input, and
 order fits, with an exact McNemar test so a small sample is not over-read.
 
 This module does not import torch: reports can be built, written and shown without it.
+
+:func:`fit_report_temperature` fits a temperature (temperature scaling,
+:mod:`chaoyang_desktop.core.learn.calibration`) on a report's own probabilities and returns the
+:class:`~chaoyang_desktop.core.model.temperature.TemperatureFile` to save with a copy of the
+report that carries the calibration before and after (:class:`CalibrationFit`), so every front
+end shows the same two numbers and two reliability diagrams.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as _dt
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from chaoyang_desktop.core.learn.calibration import apply_temperature, fit_temperature, log_probabilities
 from chaoyang_desktop.core.learn.datasets import DatasetError, LabelledDataset
 from chaoyang_desktop.core.slide.imageio import decode_or_error
 from chaoyang_desktop.core.errors import CancelledError, SettingsError
@@ -39,6 +47,7 @@ from chaoyang_desktop.core.learn.metrics import (
     log_loss,
     mcnemar_exact_p,
 )
+from chaoyang_desktop.core.model.temperature import TemperatureFile
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.model.inference import Classifier
@@ -74,6 +83,57 @@ class Prediction:
         return float(self.probabilities[self.predicted_index])
 
 
+@dataclass(frozen=True)
+class CalibrationFit:
+    """A temperature fitted on an evaluation, with the calibration before and after it.
+
+    "Before" is the evaluation as it ran (at ``base_temperature``); "after" is the same
+    probabilities re-tempered to :attr:`temperature` (no second inference: temperature scaling
+    keeps every prediction, so only the confidences change).
+
+    Attributes:
+        file: What to save (temperature, model and weights it belongs to, NLL and ECE before/after).
+        base_temperature: The temperature the evaluation already ran with (1: uncalibrated).
+        before: ECE and reliability bins as evaluated.
+        after: The same at the fitted temperature.
+        note: A caveat a person should read (empty when there is none).
+    """
+
+    file: TemperatureFile
+    base_temperature: float
+    before: Calibration
+    after: Calibration
+    note: str = ""
+
+    @property
+    def temperature(self) -> float:
+        """The fitted temperature, to divide the raw logits by."""
+        return self.file.temperature
+
+    @property
+    def relative(self) -> float:
+        """The change relative to the evaluated probabilities (``temperature / base_temperature``)."""
+        return self.file.temperature / self.base_temperature
+
+    def summary(self) -> str:
+        """One line: the temperature and NLL/ECE before -> after."""
+        f = self.file
+        base = f" (the evaluation ran at T = {self.base_temperature:.4g})" if self.base_temperature != 1.0 else ""
+        return (f"Temperature {f.temperature:.4g}{base}, fitted on {f.n} patches: NLL {f.nll_before:.4f} -> "
+                f"{f.nll_after:.4f}, ECE {self.before.ece:.4f} -> {self.after.ece:.4f}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``temperature_scaling`` entry of ``metrics.json``."""
+        f = self.file
+        return {
+            "temperature": f.temperature, "base_temperature": self.base_temperature, "relative": self.relative,
+            "n": f.n, "fitted_on": f.fitted_on, "nll_before": f.nll_before, "nll_after": f.nll_after,
+            "ece_before": self.before.ece, "ece_after": self.after.ece,
+            "mce_before": self.before.max_gap, "mce_after": self.after.max_gap,
+            "calibration_after": self.after.to_dict(), "note": self.note,
+        }
+
+
 # eq=False: numpy fields make field-wise equality ambiguous; compare the numbers instead.
 @dataclass(frozen=True, eq=False)
 class EvaluationReport:
@@ -91,6 +151,8 @@ class EvaluationReport:
         model: Provenance of the model and settings (id, weights hash, channel order, device, ...).
         data: Provenance of the data (source, kind, class counts, class map).
         created: ISO-8601 time the report was made.
+        calibration_fit: A temperature fitted on this report (:func:`fit_report_temperature`),
+            or ``None``; ``calibration`` and ``log_loss`` stay the numbers as evaluated.
     """
 
     class_names: tuple[str, ...]
@@ -104,6 +166,7 @@ class EvaluationReport:
     model: dict[str, Any]
     data: dict[str, Any]
     created: str
+    calibration_fit: CalibrationFit | None = None
 
     @property
     def n(self) -> int:
@@ -168,6 +231,8 @@ class EvaluationReport:
         d.update(self.metrics.to_dict())
         d["log_loss"] = self.log_loss
         d["calibration"] = self.calibration.to_dict()
+        if self.calibration_fit is not None:
+            d["temperature_scaling"] = self.calibration_fit.to_dict()
         d["n_misclassified"] = int((self.y_pred != self.y_true).sum())
         d["failed"] = [{"path": p, "error": e} for p, e in self.failures]
         ref = self.reference()
@@ -193,6 +258,21 @@ class EvaluationReport:
         cal = self.calibration
         lines.append(f"Expected calibration error ({len(cal.bins)} bins): {cal.ece:.3f} "
                      f"(largest bin gap {cal.max_gap:.3f}); log loss {self.log_loss:.3f}.")
+        fit = self.calibration_fit
+        if fit is not None:
+            tf = fit.file
+            base = f", relative to the T = {fit.base_temperature:.4g} it ran with" if fit.base_temperature != 1.0 else ""
+            lines += ["", "## Temperature scaling", "",
+                      f"Temperature **{tf.temperature:.4g}** fitted on these {tf.n} patches{base}. It changes no prediction, "
+                      "only the confidences.", "",
+                      "| | before | after |", "| --- | ---: | ---: |",
+                      f"| expected calibration error | {fit.before.ece:.4f} | {fit.after.ece:.4f} |",
+                      f"| largest bin gap | {fit.before.max_gap:.4f} | {fit.after.max_gap:.4f} |",
+                      f"| log loss (NLL) | {tf.nll_before:.4f} | {tf.nll_after:.4f} |"]
+            if fit.note:
+                lines += ["", fit.note]
+            lines += ["", "Fitted and measured on the same patches, the \"after\" numbers are optimistic; check them on "
+                          "other labelled patches (`evaluate OTHER --calibration FILE`)."]
         ref = self.reference()
         if ref is not None:
             lines += ["", f"Model card, Chaoyang test set: accuracy {ref['accuracy']:.2f}, macro precision "
@@ -254,7 +334,58 @@ def model_info(classifier: Classifier) -> dict[str, Any]:
         "device": classifier.device_description,
         "precision": classifier.precision,
         "batch_size": classifier.batch_size,
+        # What shaped the probabilities beyond the weights: a fit on them must know both.
+        "temperature": float(getattr(classifier, "temperature", 1.0)),
+        "tta": bool(getattr(classifier, "tta", False)),
     }
+
+
+def fit_report_temperature(report: EvaluationReport, classifier: Classifier | None = None) -> tuple[TemperatureFile, EvaluationReport]:
+    """Fit a temperature on an evaluation's own probabilities and labels.
+
+    Args:
+        report: An evaluation (of at least :data:`~chaoyang_desktop.core.learn.calibration.MIN_LABELLED`
+            patches of two classes or more).
+        classifier: The classifier that made it; its identity and current temperature are used.
+            Without it they come from ``report.model`` (written by :func:`model_info`), so the
+            GUI can fit on a report alone.
+
+    Returns:
+        ``(file, fitted)``: the :class:`TemperatureFile` to save (its temperature composes with
+        one the classifier already had: ``T0 * T_rel``), and a copy of ``report`` whose
+        ``calibration_fit`` holds the ECE and reliability bins before and after.
+
+    Raises:
+        SettingsError: Too few patches, one class, an optimum at the edge of the allowed range,
+            or a report that does not say which weights made it.
+    """
+    if classifier is not None:
+        model_id = classifier.profile.model_id
+        sha = classifier.profile.weights_sha256
+        base = float(classifier.temperature)
+        tta = bool(getattr(classifier, "tta", False))
+    else:
+        model_id = str(report.model.get("model_id", ""))
+        sha = str(report.model.get("weights_sha256", ""))
+        base = float(report.model.get("temperature", 1.0))
+        tta = bool(report.model.get("tta", False))
+    if not sha:
+        raise SettingsError("This evaluation does not record the model's weights, so a temperature fitted on it could "
+                            "not be checked against a model; evaluate again with this version.")
+    fit = fit_temperature(log_probabilities(report.probs), report.y_true, base_temperature=base)
+    n_bins = len(report.calibration.bins)
+    after = calibration(apply_temperature(report.probs, fit.relative), report.y_true, n_bins)
+    note = ("The evaluation averaged test-time-augmented views; the temperature applies to each view's logits before "
+            "the average, so calibrated results differ slightly from the \"after\" numbers here." if tta else "")
+    file = TemperatureFile(
+        temperature=fit.temperature, model_id=model_id, weights_sha256=sha,
+        fitted_on=str(report.data.get("source", "")), n=fit.n,
+        nll_before=fit.nll_before, nll_after=fit.nll_after,
+        ece_before=report.calibration.ece, ece_after=after.ece,
+        created=_dt.datetime.now(_dt.timezone.utc).astimezone().isoformat(timespec="seconds"),
+    )
+    cfit = CalibrationFit(file, base, report.calibration, after, note)
+    return file, dataclasses.replace(report, calibration_fit=cfit)
 
 
 def _check_classes(classifier: Classifier, dataset: LabelledDataset) -> None:

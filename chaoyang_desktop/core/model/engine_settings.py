@@ -28,6 +28,10 @@ class EngineSettings:
     threads: int | None = None
     channel_order: str | None = None
     resize: str | None = None
+    #: Test-time augmentation: average the eight flips and 90-degree rotations training used.
+    tta: bool = False
+    #: A temperature file (``evaluate --fit-temperature``) to calibrate the probabilities with.
+    calibration: str | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:

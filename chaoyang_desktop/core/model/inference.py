@@ -15,6 +15,16 @@ Two opt-in fast CPU modes (``docs/performance.md`` has the measurements):
 
 On CUDA, :meth:`Classifier.submit` returns before the GPU finishes, so the caller can prepare the
 next batch while this one computes.
+
+Two options change the probabilities themselves, so they are recorded in every output and are
+part of the cache key:
+
+- ``temperature``: the logits are divided by it before the softmax (temperature scaling, from a
+  :class:`~chaoyang_desktop.core.model.temperature.TemperatureFile`); 1 leaves them alone.
+- ``tta``: test-time augmentation. Each tile is classified in the eight orientations training
+  showed the model (the dihedral group: four 90-degree rotations, each with and without a
+  horizontal flip); the result is their mean probability, and the per-class standard deviation
+  across them is the *spread*, a measure of how much the answer depends on orientation.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ from chaoyang_desktop.core.errors import SettingsError
 from chaoyang_desktop.core.model.model_source import ProgressFn, load_profile, resolve_model
 from chaoyang_desktop.core.model.preprocess import preprocess_uint8, resize_tiles
 from chaoyang_desktop.core.model.profile import ModelProfile
+from chaoyang_desktop.core.model.temperature import TemperatureFile
 
 log = logging.getLogger(__name__)
 
@@ -154,26 +165,54 @@ def describe_device(device: torch.device) -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
-class PendingPrediction:
-    """Probabilities being computed; :meth:`result` waits for them.
+#: Number of test-time views: the dihedral group of the square.
+TTA_VIEWS = 8
 
-    On CUDA the probabilities are copied into pinned host memory without blocking and an event
-    marks the end of the work, so the CPU is free until :meth:`result`. Elsewhere they are ready.
+
+def tta_views(x: torch.Tensor) -> torch.Tensor:
+    """The eight orientations of an ``(N, C, H, W)`` batch, view-major: ``(8 * N, C, H, W)``.
+
+    Rotations by 0, 90, 180 and 270 degrees, then the same of the horizontally flipped batch.
+    Training's augmentations (horizontal flip, vertical flip, random 90-degree rotation) generate
+    exactly this group, so every view is one the model saw.
+    """
+    flipped = x.flip(3)
+    views = [torch.rot90(v, k, dims=(2, 3)) for v in (x, flipped) for k in range(4)]
+    return torch.cat(views)
+
+
+class PendingPrediction:
+    """Probabilities (and with TTA their spread) being computed; :meth:`result` waits for them.
+
+    On CUDA the numbers are copied into pinned host memory without blocking and an event marks
+    the end of the work, so the CPU is free until :meth:`result`. Elsewhere they are ready.
+    The host tensor holds the probabilities in its first ``n_classes`` columns and, with TTA,
+    the spread in the next ``n_classes``.
     """
 
-    def __init__(self, host: torch.Tensor, event: torch.cuda.Event | None = None) -> None:
+    def __init__(self, host: torch.Tensor, n_classes: int, event: torch.cuda.Event | None = None) -> None:
         self._host = host
+        self._n_classes = n_classes
         self._event = event
 
     @property
     def ready(self) -> bool:
         return self._event is None or bool(self._event.query())  # type: ignore[no-untyped-call]
 
-    def result(self) -> np.ndarray:
+    def _wait(self) -> np.ndarray:
         if self._event is not None:
             self._event.synchronize()
             self._event = None
         return self._host.numpy()
+
+    def result(self) -> np.ndarray:
+        """``(N, C)`` probabilities."""
+        return self._wait()[:, : self._n_classes]
+
+    def spread(self) -> np.ndarray | None:
+        """``(N, C)`` standard deviation of each class's probability across the TTA views; None without TTA."""
+        host = self._wait()
+        return host[:, self._n_classes :] if host.shape[1] > self._n_classes else None
 
 
 class Classifier:
@@ -184,13 +223,17 @@ class Classifier:
     """
 
     def __init__(self, model: torch.nn.Module, profile: ModelProfile, device: torch.device, precision: str,
-                 batch_size: int = 16) -> None:
+                 batch_size: int = 16, *, tta: bool = False, calibration: TemperatureFile | None = None) -> None:
         if batch_size < 1:
             raise SettingsError(f"The batch size must be at least 1 (got {batch_size}).")
+        if calibration is not None:
+            calibration.check_weights(profile.weights_sha256)
         self.profile = profile
         self.device = device
         self.precision = precision
         self.batch_size = int(batch_size)
+        self.tta = bool(tta)
+        self.calibration = calibration
         self.model = prepare_model(model, device, precision)
         # One forward at a time: the GUI may share a classifier between a patch job and a slide job.
         self._lock = threading.Lock()
@@ -209,14 +252,22 @@ class Classifier:
         precision = select_precision(device, settings.precision)
         location = resolve_model(model, allow_download=allow_download, progress=progress)
         profile = load_profile(location).with_overrides(channel_order=settings.channel_order, resize=settings.resize)
+        calibration = TemperatureFile.load(settings.calibration) if settings.calibration else None
+        if calibration is not None:
+            calibration.check_weights(profile.weights_sha256)  # before the weights are read: seconds saved
         net = load_vit(Path(profile.weights_file), profile.arch, profile.num_classes)
-        return cls(net, profile, device, precision, settings.batch_size)
+        return cls(net, profile, device, precision, settings.batch_size, tta=settings.tta, calibration=calibration)
+
+    @property
+    def temperature(self) -> float:
+        """The logits' divisor: the calibration's temperature, or 1."""
+        return self.calibration.temperature if self.calibration is not None else 1.0
 
     @property
     def device_description(self) -> str:
         return describe_device(self.device)
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
         dtype = _AUTOCAST_DTYPES.get(self.precision)
         if self.device.type == "cpu" and self.precision == "bf16":
             logits = self.model(x.to(torch.bfloat16))
@@ -225,7 +276,16 @@ class Classifier:
                 logits = self.model(x)
         else:
             logits = self.model(x)
-        return torch.softmax(logits.float(), dim=1)
+        scaled: torch.Tensor = logits.float() / self.temperature
+        return scaled
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C)`` probabilities, or with TTA ``(N, 2C)``: the mean over the views, then their spread."""
+        if not self.tta:
+            return torch.softmax(self._logits(x), dim=1)
+        n = x.shape[0]
+        views = torch.softmax(self._logits(tta_views(x)), dim=1).reshape(TTA_VIEWS, n, -1)
+        return torch.cat([views.mean(dim=0), views.std(dim=0, correction=0)], dim=1)
 
     def submit(self, batch_uint8: torch.Tensor) -> PendingPrediction:
         """Start classifying an (N, H, W, 3) uint8 RGB tensor; returns before a GPU finishes.
@@ -236,9 +296,12 @@ class Classifier:
         n = int(batch_uint8.shape[0])
         parts: list[torch.Tensor] = []
         start = 0
+        width = self.profile.num_classes * (2 if self.tta else 1)
         with self._lock, torch.inference_mode():
             while start < n:
-                size = min(self.batch_size, n - start)
+                # With TTA each tile is eight forwards: the batch size counts forwards, so the
+                # memory a batch needs stays what the user set (and the OOM halving still works).
+                size = min(max(1, self.batch_size // TTA_VIEWS) if self.tta else self.batch_size, n - start)
                 chunk = batch_uint8[start : start + size]
                 try:
                     x = preprocess_uint8(self._to_device(chunk), self.profile)
@@ -252,14 +315,14 @@ class Classifier:
                     continue
                 start += size
             probs = torch.cat(parts) if len(parts) > 1 else parts[0] if parts else torch.empty(
-                (0, self.profile.num_classes), device=self.device)
+                (0, width), device=self.device)
             if self.device.type != "cuda":
-                return PendingPrediction(probs.float().cpu())
+                return PendingPrediction(probs.float().cpu(), self.profile.num_classes)
             host = torch.empty(probs.shape, dtype=torch.float32, pin_memory=True)
             host.copy_(probs, non_blocking=True)
             event = torch.cuda.Event()  # type: ignore[no-untyped-call]
             event.record()
-            return PendingPrediction(host, event)
+            return PendingPrediction(host, self.profile.num_classes, event)
 
     def _to_device(self, chunk: torch.Tensor) -> torch.Tensor:
         if self._copy_stream is None:
@@ -279,12 +342,20 @@ class Classifier:
 
     def predict(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Probabilities (N, C) for RGB uint8 images of any sizes (resized as in training first)."""
+        return self.predict_with_spread(images)[0]
+
+    def predict_with_spread(self, images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities (N, C) and, with TTA, their spread (N, C) across the views (else None)."""
         if not len(images):
-            return np.empty((0, self.profile.num_classes), dtype=np.float32)
+            empty = np.empty((0, self.profile.num_classes), dtype=np.float32)
+            return empty, (empty.copy() if self.tta else None)
         tensor = torch.from_numpy(resize_tiles(images, self.profile))
         if self.device.type == "cuda":
             tensor = tensor.pin_memory()
-        return self.predict_tensor(tensor)
+        pending = self.submit(tensor)
+        probs = pending.result().astype(np.float32, copy=False)
+        spread = pending.spread()
+        return probs, (spread.astype(np.float32, copy=False) if spread is not None else None)
 
 
 class ClassifierCache:

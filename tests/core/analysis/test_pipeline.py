@@ -50,7 +50,7 @@ def test_areas_match_known_tissue(classifier: Classifier, blocks_slide: Path) ->
 
 
 def test_threshold_zero_keeps_every_tile(classifier: Classifier, blocks_slide: Path) -> None:
-    result = analyze_slide(blocks_slide, classifier, AnalysisSettings(tissue_threshold=0)).result
+    result = analyze_slide(blocks_slide, classifier, AnalysisSettings(tissue_threshold=0, qc=False)).result
     assert result.n_done == 12
     assert result.summary()["analysed_area_mm2"] == pytest.approx(2048 * 1536 * 0.25 / 1e6)
 
@@ -62,7 +62,7 @@ def test_roi_restricts_tiles(classifier: Classifier, blocks_slide: Path) -> None
 
 
 def test_overlap_is_averaged_into_cells(classifier: Classifier, blocks_slide: Path) -> None:
-    result = analyze_slide(blocks_slide, classifier, AnalysisSettings(stride_um=128, tissue_threshold=0)).result
+    result = analyze_slide(blocks_slide, classifier, AnalysisSettings(stride_um=128, tissue_threshold=0, qc=False)).result
     assert result.grid.k == 2
     hm, count = result.heatmap()
     # Cell (1, 1) is covered by the tiles whose origins are cells (0..1, 0..1).
@@ -100,7 +100,7 @@ def test_plain_image_pixel_size_is_assumed(classifier: Classifier, test_data: Pa
 
 def test_real_pyramid_reads_from_the_right_level(classifier: Classifier, test_data: Path) -> None:
     with open_slide(test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi") as slide:
-        plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0))
+        plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0, qc=False))
     # 0.228 um/px: 256 um is 1122 px at level 0; level 1 (0.456 um/px) is the nearest not coarser than 0.5.
     assert plan.grid.level == 1 and plan.grid.l0_tile == 1122 and plan.grid.lv_tile == 561
 
@@ -118,7 +118,7 @@ def test_cache_makes_the_second_run_instant(classifier: Classifier, blocks_slide
 
 def test_cancelled_run_resumes_where_it_stopped(classifier: Classifier, blocks_slide: Path, tmp_path: Path) -> None:
     cache = ResultCache(tmp_path / "cache")
-    settings = AnalysisSettings(tissue_threshold=0, workers=1)
+    settings = AnalysisSettings(tissue_threshold=0, workers=1, qc=False)
     cancel = threading.Event()
 
     def stop_after_first(update: BatchUpdate) -> None:
@@ -145,7 +145,7 @@ def test_scheduler_prioritises_tiles_in_view() -> None:
 
 def test_priority_order_reaches_the_model(classifier: Classifier, blocks_slide: Path) -> None:
     with open_slide(blocks_slide) as slide:
-        plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0))
+        plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0, qc=False))
         result = plan.empty_result()
         sched = TileScheduler(range(result.n_tiles))
         sched.prioritise([11, 10])
@@ -183,7 +183,9 @@ def test_open_slide_variant_matches(classifier: Classifier, blocks_slide: Path) 
 def test_real_slides_analyse_end_to_end(classifier: Classifier, test_data: Path, name: str, mpp: float,
                                         level: int) -> None:
     fluorescence = "DAPI" in name
-    out = analyze_slide(test_data / "slides" / name, classifier, AnalysisSettings(allow_out_of_domain=fluorescence))
+    # Quality control would leave every tile of the fluorescence slide out (test_tile_qc checks that).
+    out = analyze_slide(test_data / "slides" / name, classifier,
+                        AnalysisSettings(allow_out_of_domain=fluorescence, qc=not fluorescence))
     assert out.result.provenance.domain_check["status"] == ("analysed anyway" if fluorescence else "passed")
     result = out.result
     assert result.complete and result.n_failed == 0 and result.n_done > 0
@@ -252,3 +254,33 @@ def test_failed_tiles_are_tried_again_on_the_next_run(classifier: Classifier, bl
     assert seen == [retried]  # only the failed tile ran again
     full = analyze_slide(blocks_slide, classifier, settings, fresh=True)
     np.testing.assert_allclose(second.result.probs, full.result.probs, atol=1e-6)
+
+
+def test_fluorescence_slide_is_flagged_dark(classifier: Classifier, test_data: Path) -> None:
+    out = analyze_slide(test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi", classifier,
+                        AnalysisSettings(allow_out_of_domain=True))
+    result = out.result
+    assert result.n_tiles > 0 and result.n_done == 0 and result.n_qc == result.n_tiles
+    assert result.summary()["qc_by_reason"]["dark"] >= result.n_tiles // 2
+
+
+def test_tta_spread_and_uncertainty_reach_the_saved_result(classifier: Classifier, test_data: Path,
+                                                          tmp_path: Path) -> None:
+    from chaoyang_desktop.core.analysis.result_files import load_result_dir, write_predictions_npz, write_summary_json
+
+    tta = Classifier(classifier.model, classifier.profile, classifier.device, classifier.precision, 16, tta=True)
+    result = analyze_slide(test_data / "slides" / "CMU-1-Small-Region.svs", tta, AnalysisSettings()).result
+    assert result.provenance.tta and result.n_done > 0 and result.spread is not None
+    done = result.status == 1
+    assert np.isfinite(result.spread[done]).all() and (result.spread[done] >= 0).all()
+    write_predictions_npz(result, tmp_path / "predictions.npz")
+    write_summary_json(result, tmp_path / "summary.json")
+    back = load_result_dir(tmp_path)
+    assert back.spread is not None
+    np.testing.assert_array_equal(back.spread, result.spread)
+    np.testing.assert_array_equal(back.qc, result.qc)
+    summary = back.summary()["uncertainty"]
+    assert summary["mean_top_spread"] == pytest.approx(float(np.mean(result.top_spread()[done])), abs=1e-6)
+    assert 0 <= summary["unsure_percent"] <= 100
+    npz = np.load(tmp_path / "predictions.npz")
+    assert {"qc", "entropy", "margin", "spread"} <= set(npz.files)

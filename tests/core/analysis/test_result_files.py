@@ -79,7 +79,7 @@ def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
     doc = summary_document(result, {"level_count": np.int64(3), "mpp": 99.0, "scanner": "GT450"})
     assert set(doc) == {
         "format_version", "slide", "analysis", "classes", "analysed_area_mm2", "domain_check", "provenance", "failed_tiles",
-        "annotations",
+        "annotations", "quality_control", "uncertainty",
     }
     assert doc["annotations"] == []  # present, and empty, when no annotation is given
     slide = doc["slide"]
@@ -88,7 +88,10 @@ def test_summary_document(result: AnalysisResult, tmp_path: Path) -> None:
     assert slide["mpp"] == 0.5  # the provenance wins over slide_facts
     assert slide["scanner"] == "GT450"
     analysis = doc["analysis"]
-    assert analysis["tiles"] == {"total": 10, "done": 9, "failed": 1, "pending": 0}
+    assert analysis["tiles"] == {"total": 10, "done": 9, "failed": 1, "pending": 0, "qc": 0}
+    assert doc["quality_control"] == {"enabled": False, "tiles_flagged": 0,
+                                      "by_reason": {"glass": 0, "pen": 0, "blur": 0, "dark": 0}}
+    assert doc["uncertainty"]["margin_threshold"] == 0.2
     assert analysis["complete"] is True
     assert analysis["tile_um"] == 256.0 and analysis["roi"] is None
     summary = result.summary()
