@@ -455,6 +455,7 @@ def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flo
     overlap = "no overlap" if math.isclose(m.tile_um, m.stride_um, rel_tol=1e-6) else "overlapping tiles"
     c = data.composition
     tiles_line = (f"{_thousands(c.tiles_total)} tissue tiles: {_thousands(c.tiles_done)} classified, "
+                  f"{_thousands(c.tiles_qc)} left out by quality control, "
                   f"{_thousands(c.tiles_failed)} failed, {_thousands(c.tiles_pending)} pending")
     if not c.complete:
         tiles_line += " <b>(partial analysis)</b>"
@@ -467,6 +468,16 @@ def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flo
         ("Tiles", f"{m.tile_um:.1f} µm side, stride {m.stride_um:.1f} µm ({overlap}); read from pyramid "
                   f"level {m.level} (downsample {m.lv_downsample:.3g})"),
         ("Tissue threshold", f"{m.tissue_threshold:g} (least tissue fraction of a tile to be classified)"),
+        ("Quality control", ("on: tiles of glass or background, pen ink, out of focus or dark artefacts are not "
+                             "classified" + (" (" + ", ".join(f"{n} {name}" for name, n in c.qc_by_reason if n) + ")"
+                                             if c.tiles_qc else "; none was found"))
+                            if m.qc else "off: every tissue tile was classified"),
+        ("Test-time augmentation", "on: the mean of the 8 flips and 90° rotations of each tile" if m.tta else "off"),
+        ("Calibration", (f"temperature {m.temperature:.3g} (logits divided by it)"
+                         + (f", from {_markup(m.calibration)}" if m.calibration else ""))
+                        if not math.isclose(m.temperature, 1.0) else "none: the model's own probabilities"),
+        ("Uncertainty", f"the model is unsure on {c.unsure_percent:.1f}% of the analysed tissue "
+                        f"(its top two classes within {c.margin_threshold:.2f})"),
         ("Region of interest", _markup(m.roi_path) if m.roi_path else "whole slide"),
         ("Tiles analysed", tiles_line),
         ("Software", f"Chaoyang Desktop {_markup(m.analysis_software_version)} (analysis), "
@@ -648,6 +659,8 @@ def _tile_cell(tile: GalleryTile, st: dict[str, ParagraphStyle], img_side: float
     for name, p in tile.probabilities:
         text = f"{_markup(name)} {format_probability(p)}"
         probs.append(f"<b>{text}</b>" if name == tile.label else text)
+    if tile.margin is not None and tile.entropy is not None:
+        probs.append(f"margin {tile.margin:.2f}, entropy {tile.entropy:.2f}")
     para = Paragraph("<br/>".join(lines + probs), st["tile"])
     cell: list[Flowable] = []
     if tile.image is not None:

@@ -32,7 +32,7 @@ from chaoyang_desktop import __version__
 from chaoyang_desktop.core.slide.annotations import Annotation
 from chaoyang_desktop.core.analysis.composition import AnnotationComposition, annotation_compositions
 from chaoyang_desktop.core.errors import ChaoyangError, RoiError
-from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_DONE, AnalysisResult, entropy_of, margin_of
 from chaoyang_desktop.core.slide.roi import Roi, load_roi
 from chaoyang_desktop.core.slide.tiling import choose_level
 from chaoyang_desktop.export.heatmap_image import render_heatmap
@@ -150,6 +150,11 @@ class MethodFacts:
     roi_path: str | None
     analysis_software_version: str
     report_software_version: str
+    #: Tile quality control on (flagged tiles left out), test-time augmentation, calibration.
+    qc: bool = False
+    tta: bool = False
+    temperature: float = 1.0
+    calibration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +179,12 @@ class Composition:
     tiles_done: int
     tiles_failed: int
     tiles_pending: int
+    #: Tiles quality control left out, per reason (glass, pen, blur, dark).
+    tiles_qc: int = 0
+    qc_by_reason: tuple[tuple[str, int], ...] = ()
+    #: Share of the analysed area whose top two classes are within ``margin_threshold``.
+    unsure_percent: float = 0.0
+    margin_threshold: float = 0.2
 
     @property
     def complete(self) -> bool:
@@ -224,6 +235,9 @@ class GalleryTile:
     confidence: float
     probabilities: tuple[tuple[str, float], ...]
     image: np.ndarray | None = None
+    #: Top-1 minus top-2 probability and normalised entropy of the tile.
+    margin: float | None = None
+    entropy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -333,6 +347,8 @@ def _gallery_tile(result: AnalysisResult, i: int, rects: np.ndarray, reader: Til
         confidence=float(probs[k]),
         probabilities=tuple((n, float(p)) for n, p in zip(names, probs, strict=True)),
         image=image,
+        margin=float(margin_of(probs[None])[0]),
+        entropy=float(entropy_of(probs[None])[0]),
     )
 
 
@@ -345,11 +361,13 @@ def most_confident_indices(result: AnalysisResult, class_index: int, n: int) -> 
     return sel[order][:n]
 
 
-def least_confident_indices(result: AnalysisResult, n: int) -> np.ndarray:
-    """Done tiles with the lowest top-class probability first (ties: lower index first)."""
+def most_uncertain_indices(result: AnalysisResult, n: int) -> np.ndarray:
+    """Done tiles the model is least sure of first: smallest top-1 minus top-2 margin, then
+    highest entropy, then lower index. Those are the tiles worth a pathologist's look."""
     done = np.flatnonzero(result.status == TILE_DONE)
-    conf = result.confidences()[done].astype(np.float64)
-    order = np.lexsort((done, conf))
+    margin = result.margin()[done].astype(np.float64)
+    entropy = result.entropy()[done].astype(np.float64)
+    order = np.lexsort((done, -entropy, margin))
     return done[order][:n]
 
 
@@ -439,6 +457,10 @@ def composition_from_summary(summary: dict[str, Any]) -> Composition:
         tiles_done=int(summary["tiles_done"]),
         tiles_failed=int(summary["tiles_failed"]),
         tiles_pending=int(summary["tiles_pending"]),
+        tiles_qc=int(summary.get("tiles_qc", 0)),
+        qc_by_reason=tuple((str(k), int(v)) for k, v in (summary.get("qc_by_reason") or {}).items()),
+        unsure_percent=float((summary.get("uncertainty") or {}).get("unsure_percent", 0.0)),
+        margin_threshold=float((summary.get("uncertainty") or {}).get("margin_threshold", 0.2)),
     )
 
 
@@ -539,12 +561,22 @@ def build_report_data(
         roi_path=p.roi_path,
         analysis_software_version=p.software_version,
         report_software_version=__version__,
+        qc=p.qc,
+        tta=p.tta,
+        temperature=p.temperature,
+        calibration=p.calibration,
     )
 
     if not composition.complete:
         all_notes.append(
             f"Partial analysis: {composition.tiles_done} of {composition.tiles_total} tiles are classified; "
             "every number describes the classified tiles only."
+        )
+    if composition.tiles_qc:
+        reasons = ", ".join(f"{n} {name}" for name, n in composition.qc_by_reason if n)
+        all_notes.append(
+            f"Quality control left {composition.tiles_qc} tile(s) unclassified ({reasons}): glass or background, "
+            "pen ink, out of focus or dark artefacts. They are in no class and no area."
         )
     if composition.tiles_failed:
         all_notes.append(
@@ -593,9 +625,9 @@ def build_report_data(
         most.append(Gallery(f"Most confident: {name}",
                             tuple(_gallery_tile(result, int(i), rects, reader, opts.gallery_px, failures) for i in idx),
                             color=p.class_colors[k]))
-    least = Gallery("Least confident tiles (for review)",
+    least = Gallery("Most uncertain tiles (for review): smallest margin between the top two classes first",
                     tuple(_gallery_tile(result, int(i), rects, reader, opts.gallery_px, failures)
-                          for i in least_confident_indices(result, opts.least_confident)))
+                          for i in most_uncertain_indices(result, opts.least_confident)))
     if reader is None:
         all_notes.append("The slide file was not available when this report was made; the galleries "
                          "list each tile's position and probabilities without its picture.")

@@ -149,7 +149,6 @@ def test_the_annotations_table(result: AnalysisResult, tmp_path: Path) -> None:
 
 def test_galleries_pick_the_most_and_least_confident_done_tiles(result: AnalysisResult) -> None:
     data = build_report_data(result, thumbnail(), fake_reader, OPTIONS)
-    conf = result.confidences()
     labels = result.labels()
     normal = data.most_confident[0]
     assert normal.title.endswith("Normal")
@@ -160,7 +159,11 @@ def test_galleries_pick_the_most_and_least_confident_done_tiles(result: Analysis
         assert all(t.label == CLASS_NAMES[k] for t in gallery.tiles)
     least = [t.index for t in data.least_confident.tiles]
     done = np.flatnonzero(result.status == TILE_DONE)
-    assert least == [int(i) for i in done[np.argsort(conf[done], kind="stable")][:8]]
+    # Review order: smallest gap between the top two probabilities first (computed here with numpy).
+    top2 = np.sort(result.probs[done].astype(np.float64), axis=1)[:, -2:]
+    gap = top2[:, 1] - top2[:, 0]
+    assert least == [int(i) for i in done[np.argsort(gap, kind="stable")][:8]]
+    assert all(t.margin is not None and 0 <= t.margin <= 1 for t in data.least_confident.tiles)
     failed = tile_index(result, *FAILED)
     every = [t.index for g in (*data.most_confident, data.least_confident) for t in g.tiles]
     assert failed not in every
@@ -324,3 +327,18 @@ def test_the_default_options_are_valid_and_bad_ones_are_refused() -> None:
     with pytest.raises(ValueError, match="top_per_class"):
         ReportOptions(top_per_class=-1).validated()
     assert L0_W > L0_H  # the fixture slide is landscape, as the thumbnail above
+
+
+def test_method_states_quality_control_tta_calibration_and_uncertainty(tmp_path: Path) -> None:
+    result = build_result(with_qc=True)
+    result.provenance = dataclasses.replace(result.provenance, qc=True, qc_version=1, tta=True, temperature=1.7,
+                                            calibration="/data/cal/calibration.json")
+    path = write_report(result, thumbnail(), fake_reader, tmp_path / "r.pdf", OPTIONS)
+    text = squash(" ".join(p.extract_text() for p in PdfReader(path).pages))
+    assert "1 left out by quality control" in text
+    assert "pen ink, out of focus or dark artefacts are not classified (1 pen, 1 blur)" in text
+    assert "Test-time augmentation on: the mean of the 8 flips" in text
+    assert "temperature 1.7 (logits divided by it), from /data/cal/calibration.json" in text
+    unsure = result.summary()["uncertainty"]["unsure_percent"]
+    assert f"unsure on {unsure:.1f}% of the analysed tissue" in text
+    assert "Most uncertain tiles (for review)" in text

@@ -4,7 +4,8 @@ A tile is flagged, with one bit per reason, when its pixels show:
 
 - ``glass``: mostly glass or background (bright and colourless: empty slide, the edge of a
   section, fat, which is white with thin membranes);
-- ``pen``: marker ink (green, blue, red or black), which pathologists draw on the glass;
+- ``pen``: marker ink (green, blue, red or black), which pathologists draw on the glass, and
+  the tissue-marking dye grossing puts on margins (the teal dye on CMU-1's edges is flagged);
 - ``blur``: out of focus (the variance of the Laplacian of the tissue's brightness is low);
 - ``dark``: mostly near-black (folds, thick or crushed tissue, dirt, scanner borders).
 
@@ -35,7 +36,7 @@ QC_DARK = 8
 #: Bits in reporting order, with their short names (CSV, JSON) and their words for people.
 QC_REASONS: tuple[tuple[int, str, str], ...] = (
     (QC_GLASS, "glass", "glass or background"),
-    (QC_PEN, "pen", "pen ink"),
+    (QC_PEN, "pen", "pen or marking ink"),
     (QC_BLUR, "blur", "out of focus"),
     (QC_DARK, "dark", "dark artefact or fold"),
 )
@@ -165,7 +166,7 @@ def reason_names(flags: int) -> list[str]:
 
 
 def describe(flags: int) -> str:
-    """The reasons in words, e.g. ``"pen ink, out of focus"``; empty for 0."""
+    """The reasons in words, e.g. ``"pen or marking ink, out of focus"``; empty for 0."""
     return ", ".join(words for bit, _, words in QC_REASONS if flags & bit)
 
 

@@ -127,7 +127,7 @@ def test_real_slide_tiles_keep_their_tissue(test_data: Path) -> None:
 
 def test_reasons_are_named_in_order() -> None:
     assert reason_names(QC_BLUR | QC_GLASS) == ["glass", "blur"]
-    assert describe(QC_PEN | QC_DARK) == "pen ink, dark artefact or fold"
+    assert describe(QC_PEN | QC_DARK) == "pen or marking ink, dark artefact or fold"
     assert count_by_reason(np.array([QC_PEN, QC_PEN | QC_BLUR, 0], dtype=np.uint8)) == {
         "glass": 0, "pen": 2, "blur": 1, "dark": 0}
     assert DEFAULT_THRESHOLDS.blur > 0
