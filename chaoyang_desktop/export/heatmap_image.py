@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from chaoyang_desktop.core.atomic import atomic_path
 from chaoyang_desktop.core.errors import SettingsError
-from chaoyang_desktop.core.analysis.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import TILE_QC, AnalysisResult
 from chaoyang_desktop.core.slide.tiling import GridSpec
 from chaoyang_desktop.export._colors import hex_to_rgb
 
@@ -32,12 +32,17 @@ _TEXT_COLOR = (30, 30, 30)
 _PANEL_COLOR = (255, 255, 255)
 
 
+#: Cells of tiles quality control left out: a dark neutral grey that no class uses (as in the viewer).
+QC_RGB = (60, 60, 60)
+
+
 def cell_overlay(result: AnalysisResult, *, alpha: float = 0.5, alpha_by_confidence: bool = True) -> np.ndarray:
     """The class map as a uint8 RGBA image of shape (hm_rows, hm_cols, 4).
 
     A cell's colour is its top class (of the probabilities averaged over the done tiles that
     cover it, as in :meth:`AnalysisResult.summary`); its opacity is ``alpha`` times that class's
-    probability, or ``alpha``. Cells no done tile covers are fully transparent.
+    probability, or ``alpha``. Cells only tiles left out by quality control cover are dark grey
+    (:data:`QC_RGB`, opacity ``alpha``); other cells no done tile covers are fully transparent.
     """
     if not 0.0 <= alpha <= 1.0 or math.isnan(alpha):
         raise SettingsError(f"The overlay opacity must be between 0 and 1 (got {alpha}).")
@@ -45,6 +50,18 @@ def cell_overlay(result: AnalysisResult, *, alpha: float = 0.5, alpha_by_confide
     covered = cnt > 0
     palette = np.array([hex_to_rgb(c) for c in result.provenance.class_colors], dtype=np.uint8)
     out = np.zeros((*cnt.shape, 4), dtype=np.uint8)
+    flagged = result.status == TILE_QC
+    if np.any(flagged):
+        qc_cells = np.zeros(cnt.shape, dtype=bool)
+        g = result.grid
+        for dy in range(g.k):
+            for dx in range(g.k):
+                r, c = result.t_row[flagged] + dy, result.t_col[flagged] + dx
+                ok = (r < g.hm_rows) & (c < g.hm_cols)
+                qc_cells[r[ok], c[ok]] = True
+        qc_cells &= ~covered
+        out[qc_cells, :3] = QC_RGB
+        out[qc_cells, 3] = round(alpha * 255.0)
     if not np.any(covered):
         return out
     hm_label = np.argmax(hm[covered], axis=1)
@@ -105,6 +122,9 @@ def _legend_panel(result: AnalysisResult, font_size: int) -> Image.Image:
     notes = [(f"Analysed area {summary['analysed_area_mm2']:.3f} mm", "2")]
     if not result.complete:
         notes.append((f"Partial: {summary['tiles_done']} of {summary['tiles_total']} tiles done", ""))
+    n_qc = summary.get("tiles_qc", 0)
+    if n_qc:
+        notes.append((f"Dark grey: {n_qc} tile{'s' if n_qc > 1 else ''} left out by quality control", ""))
     n_failed = summary["tiles_failed"]
     if n_failed:
         notes.append((f"{n_failed} tile{'s' if n_failed > 1 else ''} failed, not shown", ""))

@@ -113,3 +113,15 @@ def test_png_file(result: AnalysisResult, tmp_path: Path) -> None:
         assert img.format == "PNG"
         assert np.array_equal(np.asarray(img), np.asarray(render_heatmap(_thumb(), result, alpha=0.4)))
     assert list(tmp_path.iterdir()) == [path]
+
+
+def test_tiles_left_out_by_quality_control_are_dark_grey_and_counted() -> None:
+    from chaoyang_desktop.export.heatmap_image import QC_RGB, cell_overlay
+    from tests.export.helpers import QC_TILE, build_result
+
+    result = build_result(with_qc=True)
+    overlay = cell_overlay(result, alpha=0.5)
+    col, row = QC_TILE  # one tile, one cell (no overlap)
+    assert tuple(overlay[row, col, :3]) == QC_RGB and overlay[row, col, 3] == 128
+    done = result.status == 1
+    assert all(tuple(overlay[r, c, :3]) != QC_RGB for c, r in zip(result.t_col[done], result.t_row[done]))
