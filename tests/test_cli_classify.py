@@ -28,17 +28,68 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
     return code, out.out, out.err
 
 
+#: Folders of the real patches published as background (no tissue): quality control leaves them out.
+BACKGROUND = {"BACK", "08_EMPTY"}
+#: Fat, mostly white: quality control may take it for glass (tile_qc says so).
+FAT = {"ADI", "07_ADIPOSE"}
+KEYS = ["path", "label", "confidence", "probabilities", "entropy", "margin", "tta_spread", "qc"]
+
+
 def test_real_patches_classify_end_to_end(test_data: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "classify", str(test_data / "patches"), "--model", str(model_dir), "--format", "json")
-    assert code == 0, err
+    assert code == 0, err  # patches left out by QC are not failures
     records = json.loads(out)
     assert len(records) == 41  # every real patch: png and tif, two datasets, nested folders
+    flagged = 0
     for r in records:
-        assert set(r) == {"path", "label", "confidence", "probabilities"}
+        assert list(r) == KEYS
+        folder = Path(r["path"]).parent.name
+        if folder in BACKGROUND:
+            assert r["qc"] == "glass"
+            assert r["label"] is None and r["confidence"] is None and r["probabilities"] is None
+            assert r["entropy"] is None and r["margin"] is None
+        if r["qc"]:
+            flagged += 1
+            continue
         assert list(r["probabilities"]) == ["Normal", "Serrated", "Adenocarcinoma", "Adenoma"]
         assert abs(sum(r["probabilities"].values()) - 1) < 1e-4
         assert r["label"] == max(r["probabilities"], key=r["probabilities"].get)
         assert r["confidence"] == max(r["probabilities"].values())
+        top2 = sorted(r["probabilities"].values())[-2:]
+        assert abs(r["margin"] - (top2[1] - top2[0])) < 2e-6
+        assert 0 <= r["entropy"] <= 1 and r["tta_spread"] is None
+    tissue = [r for r in records if Path(r["path"]).parent.name not in BACKGROUND | FAT]
+    # Tissue is classified: tile_qc's own figure on these patches is one pale mucin patch flagged.
+    assert len(tissue) == 33 and sum(bool(r["qc"]) for r in tissue) <= 1
+    assert flagged >= 3
+    assert "not classified by quality control" in err and "--qc off" in err
+
+
+def test_qc_off_classifies_the_background_too(test_data: Path, model_dir: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    folders = [str(test_data / "patches" / "crc9" / "BACK"), str(test_data / "patches" / "kather2016" / "08_EMPTY")]
+    code, out, err = _run(capsys, "classify", *folders, "-m", str(model_dir), "--format", "json", "--qc", "off")
+    assert code == 0, err
+    records = json.loads(out)
+    assert len(records) == 3
+    assert all(r["qc"] == "" and r["label"] in r["probabilities"] for r in records)
+    assert "quality control" not in err
+    code, table, _ = _run(capsys, "classify", *folders, "-m", str(model_dir), "-q")
+    assert code == 0  # only QC-flagged: nothing failed
+    assert [line.split(None, 1)[1] for line in table.splitlines()[1:]] == ["not classified: glass or background"] * 3
+    with pytest.raises(SystemExit) as e:
+        main(["classify", folders[0], "--qc", "maybe"])
+    assert e.value.code == 2
+
+
+def test_tta_adds_the_spread_of_the_top_class(test_data: Path, model_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    patch = next((test_data / "patches" / "crc9" / "TUM").glob("*.png"))
+    code, out, _ = _run(capsys, "classify", str(patch), "-m", str(model_dir), "--format", "csv", "--tta", "-q")
+    assert code == 0
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert float(row["tta_spread"]) >= 0 and row["qc"] == "" and row["error"] == ""
+    code, table, _ = _run(capsys, "classify", str(patch), "-m", str(model_dir), "--tta", "-q")
+    assert table.splitlines()[0].split()[-3:] == ["entropy", "margin", "spread"]
 
 
 def test_same_image_same_probabilities_in_every_format(test_data: Path, model_dir: Path, tmp_path: Path,
@@ -67,11 +118,13 @@ def test_bad_inputs_are_reported_and_the_rest_classified(test_data: Path, model_
     Image.fromarray(rgb).save(folder / "cut.jpg")
     (folder / "cut.jpg").write_bytes((folder / "cut.jpg").read_bytes()[:300])
     (folder / "readme.txt").write_text("ignored: not an image suffix")
+    shutil.copy(next((test_data / "patches" / "crc9" / "BACK").iterdir()), folder / "back.tif")
     code, out, err = _run(capsys, "classify", str(folder), "-m", str(model_dir), "--format", "json")
     assert code == 1
     records = {Path(r["path"]).name: r for r in json.loads(out)}
-    assert set(records) == {"good.PNG", "empty.png", "text.png", "cut.jpg"}
-    assert "label" in records["good.PNG"]
+    assert set(records) == {"good.PNG", "empty.png", "text.png", "cut.jpg", "back.tif"}
+    assert records["good.PNG"]["label"] in records["good.PNG"]["probabilities"]
+    assert records["back.tif"]["qc"] == "glass" and "error" not in records["back.tif"]
     for name in ("empty.png", "text.png", "cut.jpg"):
         assert set(records[name]) == {"path", "error"}
         assert name in err

@@ -127,6 +127,8 @@ class PatchJob:
     paths: tuple[str, ...]
     model: ModelRequest
     workers: int = 4
+    #: Leave patches of glass, pen, blur or dark artefacts unclassified (the "analysis/qc" setting).
+    qc: bool = True
 
 
 @dataclass(frozen=True)
@@ -448,7 +450,8 @@ class AnalysisWorker(QObject):
             pending.clear()
             self.progress_changed.emit(job_id, done, total, time.perf_counter() - started)
 
-        for record in classify_files(clf, paths, workers=job.workers, cancel=cancel, on_progress=on_progress):
+        for record in classify_files(clf, paths, workers=job.workers, cancel=cancel, on_progress=on_progress,
+                                     qc=job.qc):
             pending.append(record)
         if pending:
             self.patch_results.emit(job_id, list(pending))

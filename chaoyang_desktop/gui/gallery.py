@@ -5,10 +5,15 @@ CSV/JSON export is byte-for-byte what ``chaoyang-desktop classify --format csv|j
 for the same inputs. Classification runs on the app's worker; results arrive in batches and
 frame the thumbnails as they come. Thumbnails are decoded on a small thread pool when first
 painted, and kept in a bounded cache, so a folder of thousands of patches stays light.
+
+A patch that quality control left out (glass, pen ink, blur, a dark artefact) wears a grey
+"Not classified: <reasons>" badge where a class would be, so nobody reads a class into it; a
+classified patch's tooltip says how unsure the model was (margin, entropy, TTA spread).
 """
 
 from __future__ import annotations
 
+import html
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -47,6 +52,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from chaoyang_desktop.core.analysis.results import UNSURE_MARGIN
 from chaoyang_desktop.gui.inspector import TileImage
 from chaoyang_desktop.gui.prob_chart import ProbabilityChart
 from chaoyang_desktop.gui.tile_loader import rgb_to_qimage
@@ -61,7 +67,10 @@ CELL = QSize(156, 192)
 MAX_THUMBS = 3000
 
 SORT_NAME, SORT_CLASS, SORT_CONF_DESC, SORT_CONF_ASC = range(4)
-FILTER_ALL, FILTER_FAILED, FILTER_PENDING = -1, -2, -3
+FILTER_ALL, FILTER_FAILED, FILTER_PENDING, FILTER_QC = -1, -2, -3, -4
+#: Frame and badge of a patch that quality control left out: grey, the colour of no class.
+QC_FRAME = QColor(165, 165, 165)
+QC_BADGE = QColor(105, 105, 105)
 
 ResultRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
@@ -71,6 +80,24 @@ PathRole = Qt.ItemDataRole.UserRole + 2
 class PatchItem:
     path: str
     result: PatchResult | None = None
+
+
+def uncertainty_words(r: PatchResult) -> str:
+    """How unsure the model was about a classified patch, in the words the slide inspector uses.
+
+    ``(unsure)`` marks a margin under :data:`UNSURE_MARGIN`, the threshold the slide summary
+    counts unsure tissue with; empty when the record carries no measures.
+    """
+    if r.margin is None or r.entropy is None:
+        return ""
+    unsure = " (unsure)" if r.margin < UNSURE_MARGIN else ""
+    return (f"Margin {r.margin:.2f}{unsure} \u00b7 entropy {r.entropy:.2f}"
+            + (f" \u00b7 TTA spread {r.tta_spread:.2f}" if r.tta_spread is not None else ""))
+
+
+def qc_badge_text(r: PatchResult) -> str:
+    """The badge a QC-flagged patch shows instead of a class."""
+    return f"Not classified: {r.qc_words}"
 
 
 class _ThumbSignals(QObject):
@@ -191,8 +218,13 @@ class PatchListModel(QAbstractListModel):
                 return item.path
             if not r.ok:
                 return f"{item.path}\n{r.error}"
+            if not r.classified:
+                return (f"{item.path}\n{qc_badge_text(r)}\n"
+                        "Quality control left this patch out; turn it off in Settings to classify it.")
             probs = "\n".join(f"  {n}: {100 * p:.1f}%" for n, p in zip(r.class_names, r.probabilities or ()))
-            return f"{item.path}\n{r.label} ({100 * (r.confidence or 0):.1f}%)\n{probs}"
+            unsure = uncertainty_words(r)
+            return (f"{item.path}\n{r.label} ({100 * (r.confidence or 0):.1f}%)\n"
+                    + (f"{unsure}\n" if unsure else "") + probs)
         if role == ResultRole:
             return item.result
         if role == PathRole:
@@ -207,7 +239,11 @@ class PatchListModel(QAbstractListModel):
 
 
 class PatchFilter(QSortFilterProxyModel):
-    """Filter by class and minimum confidence; sort by name, class or confidence."""
+    """Filter by class and minimum confidence; sort by name, class or confidence.
+
+    Only classified patches have a class and a confidence: QC-flagged ones are found under
+    their own filter and sort after every classified patch, as unreadable ones do.
+    """
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -228,9 +264,11 @@ class PatchFilter(QSortFilterProxyModel):
             return r is None
         if self.class_filter == FILTER_FAILED:
             return r is not None and not r.ok
-        if self.class_filter >= 0 and (r is None or not r.ok or r.label_index != self.class_filter):
+        if self.class_filter == FILTER_QC:
+            return r is not None and r.ok and not r.classified
+        if self.class_filter >= 0 and (r is None or not r.classified or r.label_index != self.class_filter):
             return False
-        if self.min_confidence > 0 and (r is None or not r.ok or (r.confidence or 0) < self.min_confidence):
+        if self.min_confidence > 0 and (r is None or not r.classified or (r.confidence or 0) < self.min_confidence):
             return False
         return True
 
@@ -239,10 +277,10 @@ class PatchFilter(QSortFilterProxyModel):
         ia, ib = items[a.row()], items[b.row()]
 
         def conf(it: PatchItem) -> float:
-            return float(it.result.confidence or 0) if it.result is not None and it.result.ok else -1.0
+            return float(it.result.confidence or 0) if it.result is not None and it.result.classified else -1.0
 
         def cls(it: PatchItem) -> int:
-            return it.result.label_index if it.result is not None and it.result.ok else 10**6
+            return it.result.label_index if it.result is not None and it.result.classified else 10**6
 
         if self.sort_mode == SORT_CLASS:
             return (cls(ia), -conf(ia), a.row()) < (cls(ib), -conf(ib), b.row())
@@ -256,7 +294,12 @@ class PatchFilter(QSortFilterProxyModel):
 
 
 class PatchDelegate(QStyledItemDelegate):
-    """Thumbnail in a frame of its class colour, label and confidence underneath."""
+    """Thumbnail in a frame of its class colour, label and confidence underneath.
+
+    A QC-flagged patch has a grey frame and, instead of the label, a grey badge with the
+    reasons; when they need two lines the badge grows upwards over the thumbnail's foot
+    rather than being cut short, since the reason is the point.
+    """
 
     def __init__(self, gallery: PatchGallery) -> None:
         super().__init__(gallery)
@@ -276,9 +319,11 @@ class PatchDelegate(QStyledItemDelegate):
         if selected:
             p.fillRect(option.rect, option.palette.highlight().color().lighter(160))
         box = QRect(rect.x() + (rect.width() - THUMB_SIDE - 12) // 2, rect.y(), THUMB_SIDE + 12, THUMB_SIDE + 12)
-        if result is not None and result.ok:
+        if result is not None and result.classified:
             color = QColor(g.class_colors[result.label_index])
             p.fillRect(box, color)
+        elif result is not None and result.ok:
+            p.fillRect(box, QC_FRAME)
         elif result is not None:
             p.fillRect(box, QColor(120, 120, 120))
         else:
@@ -303,6 +348,8 @@ class PatchDelegate(QStyledItemDelegate):
         elif not result.ok:
             p.setPen(QColor(176, 0, 32))
             p.drawText(line, Qt.AlignmentFlag.AlignCenter, "cannot read")
+        elif not result.classified:
+            self._paint_badge(p, option, line, qc_badge_text(result))
         else:
             p.setPen(ink)
             p.drawText(line, Qt.AlignmentFlag.AlignCenter, f"{result.label}  {100 * (result.confidence or 0):.0f}%")
@@ -314,6 +361,26 @@ class PatchDelegate(QStyledItemDelegate):
         if selected:
             p.setPen(QPen(option.palette.highlight().color(), 2))
             p.drawRect(option.rect.adjusted(1, 1, -1, -1))
+        p.restore()
+
+    @staticmethod
+    def _paint_badge(p: QPainter, option: QStyleOptionViewItem, line: QRect, text: str) -> None:
+        """A grey rounded badge of white ``text``, bottom-aligned on the label ``line``."""
+        p.save()  # the brush must not fill what paint() draws next (the selection outline)
+        font = QFont(option.font)
+        font.setBold(True)
+        font.setPointSizeF(max(6.0, font.pointSizeF() * 0.85))
+        p.setFont(font)
+        flags = int(Qt.AlignmentFlag.AlignCenter) | int(Qt.TextFlag.TextWordWrap)
+        inner_width = line.width() - 10
+        need = p.fontMetrics().boundingRect(QRect(0, 0, inner_width, 1000), flags, text)
+        height = min(need.height(), 3 * p.fontMetrics().lineSpacing()) + 4
+        badge = QRect(line.x() + 2, line.bottom() - height + 1, line.width() - 4, height)
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(QC_BADGE)
+        p.drawRoundedRect(badge, 5, 5)
+        p.setPen(QColor(255, 255, 255))
+        p.drawText(badge.adjusted(3, 0, -3, 0), flags, text)
         p.restore()
 
 
@@ -450,6 +517,7 @@ class PatchGallery(QWidget):
         for i, n in enumerate(names):
             self.filter_combo.addItem(n, i)
         self.filter_combo.addItem("Cannot read", FILTER_FAILED)
+        self.filter_combo.addItem("Left out by quality control", FILTER_QC)
         self.filter_combo.addItem("Not classified", FILTER_PENDING)
         self.filter_combo.setCurrentIndex(max(0, self.filter_combo.findData(current)))
         self.filter_combo.blockSignals(False)
@@ -469,6 +537,10 @@ class PatchGallery(QWidget):
         """What ``classify`` would write: unreadable inputs first, then every result in input order."""
         return self.problems + self.results()
 
+    def qc_flagged(self) -> list[PatchResult]:
+        """The patches quality control left out (not classified, and not errors either)."""
+        return [r for r in self.results() if r.ok and not r.classified]
+
     def unreadable(self) -> list[PatchResult]:
         """The inputs that could not be classified, each with its error (``classify`` exits 1 on these)."""
         return list(self.problems) + [r for r in self.results() if not r.ok]
@@ -476,7 +548,7 @@ class PatchGallery(QWidget):
     def counts_by_class(self) -> dict[str, int]:
         out = {n: 0 for n in self.class_names}
         for r in self.results():
-            if r.ok and r.label is not None:
+            if r.classified and r.label is not None:
                 out[r.label] = out.get(r.label, 0) + 1
         return out
 
@@ -510,6 +582,8 @@ class PatchGallery(QWidget):
         pending = total - len(results)
         if pending:
             tail += f", {pending} not classified"
+        if flagged := len(self.qc_flagged()):
+            tail += f", {flagged} left out by quality control"
         if failed:
             tail += f", {failed} unreadable"
         shown = self.proxy.rowCount()
@@ -536,11 +610,17 @@ class PatchGallery(QWidget):
             self._detail_path = path
             self.detail_image.set_image(self.reader.thumbnail(path), "Reading\u2026")
             self.reader.read_full(path)
-        if result is not None and result.ok:
+        note = ""
+        if result is not None and result.classified:
             color = self.class_colors[result.label_index]
             self.detail_title.setText(f"<b><span style='color:{color}'>\u25a0</span> {result.label}</b>"
                                       f" &nbsp;{100 * (result.confidence or 0):.1f}%")
             self.detail_chart.set_values(self.class_names, self.class_colors, result.probabilities)
+            note = uncertainty_words(result)
+        elif result is not None and result.ok:
+            self.detail_title.setText(f"<b>{html.escape(qc_badge_text(result))}</b>")
+            self.detail_chart.set_values(self.class_names, self.class_colors, None)
+            note = "Quality control left this patch out; turn it off in Settings to classify it."
         elif result is not None:
             self.detail_title.setText("<b>Cannot read this image</b>")
             self.detail_chart.set_values(self.class_names, self.class_colors, None)
@@ -548,7 +628,7 @@ class PatchGallery(QWidget):
             self.detail_title.setText("<b>Not classified yet</b>")
             self.detail_chart.set_values(self.class_names, self.class_colors, None)
         err = f"\n{result.error}" if result is not None and result.error else ""
-        self.detail_path.setText(path + err)
+        self.detail_path.setText(path + err + (f"\n{note}" if note else ""))
 
     @property
     def detail_probabilities(self) -> tuple[float, ...]:

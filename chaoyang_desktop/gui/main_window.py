@@ -239,7 +239,7 @@ class MainWindow(QMainWindow):
         self.inspection.style = self.style_
         self.inspection.tile_shown.connect(self._on_tile_shown)
         self.heatmap = HeatmapPresenter(self.slide_view, self.summary_panel)
-        self.patches = PatchClassification(self.host, self.gallery, self.progress, self)
+        self.patches = PatchClassification(self.host, self.gallery, self.progress, self.settings, self)
         self.patches.ended.connect(self._on_patches_ended)
 
     def _connect_host(self) -> None:

@@ -1,6 +1,9 @@
 """Classifying the patches of the gallery on the worker, with progress, cancel and one end signal.
 
-Depends on the job host and the widgets it fills (gallery, progress), never on the window.
+Depends on the job host, the settings and the widgets it fills (gallery, progress), never on the
+window. Whether quality control leaves patches of glass, pen ink, blur or dark artefacts
+unclassified is the app's "analysis/qc" setting, the one slides use, read when each
+classification starts.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from chaoyang_desktop.gui.analysis_worker import STATUS_DONE, ModelRequest, PatchJob
+from chaoyang_desktop.gui.settings import AppSettings
 
 if TYPE_CHECKING:
     from chaoyang_desktop.gui.analysis_worker import WorkerHost
@@ -26,24 +30,32 @@ class PatchClassification(QObject):
     ended = Signal(str, str, str)
 
     def __init__(self, host: WorkerHost, gallery: PatchGallery, progress: JobProgress,
-                 parent: QObject | None = None) -> None:
+                 settings: AppSettings, parent: QObject | None = None) -> None:
+        """``settings``: where the QC switch is read (the same "analysis/qc" as slides)."""
         super().__init__(parent)
         self.host = host
         self.gallery = gallery
         self.progress = progress
+        self.settings = settings
         self.job: JobHandle | None = None
         self._started = 0.0
+
+    def qc_enabled(self) -> bool:
+        """The "analysis/qc" setting now."""
+        return bool(self.settings.get("analysis/qc"))
 
     @property
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self, model: ModelRequest, workers: int) -> None:
+    def start(self, model: ModelRequest, workers: int, qc: bool | None = None) -> None:
+        """Classify every patch of the gallery; ``qc`` None: as the "analysis/qc" setting says."""
         paths = self.gallery.paths
         if not paths:
             return
         self.gallery.clear_results()
-        job = self.job = self.host.submit(PatchJob(tuple(paths), model, workers=workers))
+        job = self.job = self.host.submit(PatchJob(tuple(paths), model, workers=workers,
+                                                   qc=self.qc_enabled() if qc is None else qc))
         job.patch_results.connect(self.gallery.add_results)
         job.progress.connect(self.progress.update_progress)
         job.finished.connect(self._on_finished)
@@ -73,8 +85,10 @@ class PatchClassification(QObject):
         n = len(self.gallery.results())
         took = time.perf_counter() - self._started
         done = status == STATUS_DONE
-        self._end("done" if done else "cancelled", f"Classified {n} patch(es) in {took:.1f} s" if done
-                  else f"Classification cancelled after {n} patch(es)")
+        flagged = len(self.gallery.qc_flagged())
+        qc = f" ({flagged} left out by quality control)" if flagged else ""
+        self._end("done" if done else "cancelled", f"Classified {n} patch(es) in {took:.1f} s{qc}" if done
+                  else f"Classification cancelled after {n} patch(es){qc}")
 
     def _on_failed(self, message: str, details: str) -> None:
         self._end("failed", message, details)

@@ -52,10 +52,16 @@ def test_drop_a_folder_of_patches_opens_the_classified_gallery(qtbot, window, te
     assert window.stack.currentIndex() == PAGE_GALLERY
     gallery = window.gallery
     assert len(gallery.paths) == 41 and gallery.is_complete()
+    # Quality control (on by default) leaves the published background patches out, not as errors.
+    flagged = {r.path for r in gallery.qc_flagged()}
+    assert {p for p in gallery.paths if Path(p).parent.name in ("BACK", "08_EMPTY")} <= flagged
+    assert not gallery.unreadable()
     counts = gallery.counts_by_class()
-    assert sum(counts.values()) == 41
+    assert sum(counts.values()) == 41 - len(flagged)
     for name, n in counts.items():
         assert f"{name}&nbsp;<b>{n}</b>" in gallery.counts.text()
+    assert f"{len(flagged)} left out by quality control" in gallery.counts.text()
+    assert f"({len(flagged)} left out by quality control)" in window.statusBar().currentMessage()
     # Filter and sort.
     top = max(counts, key=counts.get)
     gallery.set_filter(gallery.class_names.index(top), 0.0, SORT_CONF_DESC)
@@ -80,6 +86,70 @@ def test_drop_a_folder_of_patches_opens_the_classified_gallery(qtbot, window, te
                          "--device", "cpu", "-q"]) == 0
         assert ours.read_text() == theirs.read_text()
     assert len(json.loads((tmp_path / "gui.json").read_text())) == 41
+
+
+def test_gallery_badges_patches_quality_control_left_out(qtbot, window, test_data: Path,
+                                                          tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+    import shutil
+
+    from chaoyang_desktop.gui.gallery import FILTER_QC, QC_BADGE, PathRole, ResultRole
+
+    folder = tmp_path / "two"
+    folder.mkdir()
+    back = folder / "back.tif"
+    tum = folder / "tum.png"
+    shutil.copy(next((test_data / "patches" / "crc9" / "BACK").iterdir()), back)
+    shutil.copy(next((test_data / "patches" / "crc9" / "TUM").glob("*.png")), tum)
+    with qtbot.waitSignal(window.analysis_finished, timeout=60000) as blocker:
+        window.open_paths([str(folder)], auto_classify=True)
+    assert blocker.args == ["done"]
+    gallery = window.gallery
+    qtbot.waitUntil(lambda: gallery.reader.pending() == 0, timeout=10000)
+    by_path = {r.path: r for r in gallery.results()}
+    assert by_path[str(back)].qc_flagged and not by_path[str(back)].classified
+    assert by_path[str(tum)].classified
+    assert gallery.counts_by_class()[by_path[str(tum)].label] == 1 and sum(gallery.counts_by_class().values()) == 1
+
+    def row_of(path: Path) -> int:
+        return next(r for r in range(gallery.proxy.rowCount()) if gallery.proxy.index(r, 0).data(PathRole) == str(path))
+
+    def tooltip(path: Path) -> str:
+        return gallery.proxy.index(row_of(path), 0).data(Qt.ItemDataRole.ToolTipRole)
+
+    assert "Not classified: glass or background" in tooltip(back)
+    tum_tip = tooltip(tum)
+    result = by_path[str(tum)]
+    assert f"Margin {result.margin:.2f}" in tum_tip and f"entropy {result.entropy:.2f}" in tum_tip
+    assert ("(unsure)" in tum_tip) == (result.margin < 0.2) and "TTA spread" not in tum_tip
+    # Painted: a grey badge under the background patch's thumbnail, none under the classified one.
+    def badge_pixels(path: Path) -> int:
+        image = gallery.view.viewport().grab().toImage()
+        rect = gallery.view.visualRect(gallery.proxy.index(row_of(path), 0))
+        return sum(image.pixelColor(x, y) == QC_BADGE
+                   for x in range(rect.left(), rect.right()) for y in range(rect.top(), rect.bottom()))
+
+    badge = badge_pixels(back)
+    assert badge > 1000 and badge_pixels(tum) < 50  # (a stray pixel of that grey in a photo)
+    # Its own filter, and its reason in the details.
+    gallery.set_filter(FILTER_QC)
+    assert gallery.visible_paths() == [str(back)]
+    gallery.select_path(str(back))
+    assert badge_pixels(back) < 1.2 * badge  # selected, still the badge alone (not a grey-filled cell)
+    assert "Not classified: glass or background" in gallery.detail_title.text()
+    assert gallery.detail_probabilities == () and "Quality control" in gallery.detail_path.text()
+    gallery.set_filter(FILTER_ALL)
+    # An unsure patch with TTA says so.
+    gallery.add_results([dataclasses.replace(result, margin=0.05, tta_spread=0.031)])
+    tum_tip = tooltip(tum)
+    assert "Margin 0.05 (unsure)" in tum_tip and "TTA spread 0.03" in tum_tip
+    assert gallery.proxy.index(row_of(tum), 0).data(ResultRole).unsure
+    # With quality control off in the settings, the background patch is classified too.
+    window.settings.set("analysis/qc", False)
+    with qtbot.waitSignal(window.analysis_finished, timeout=60000):
+        window.classify_patches()
+    assert not gallery.qc_flagged() and all(r.classified for r in gallery.results())
+    assert sum(gallery.counts_by_class().values()) == 2
 
 
 def test_patch_classification_can_be_cancelled(qtbot, window, test_data: Path) -> None:  # type: ignore[no-untyped-def]
