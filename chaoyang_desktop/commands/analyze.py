@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{prefix}: {plan.n_tiles} tissue tiles of {plan.grid.t_cols * plan.grid.t_rows}, "
                       f"{plan.provenance.tile_um:.0f} um at level {plan.grid.level}{assumed}", file=sys.stderr)
             bar = Progress(plan.n_tiles, slide_path.name[:20], args.quiet, unit="tile")
-            bar.update_to(result.n_done + result.n_failed)
+            bar.update_to(result.n_done + result.n_failed + result.n_qc)
 
         try:
             outcome = analyze_slide(slide_path, clf, settings, mpp=args.mpp, cache=cache, on_plan=on_plan,

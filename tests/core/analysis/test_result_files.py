@@ -13,6 +13,7 @@ from chaoyang_desktop.core.slide.annotations import Annotation, PathClass
 from chaoyang_desktop.core.analysis.results import AnalysisResult
 from chaoyang_desktop.core.analysis.result_files import (
     PREDICTIONS_NPZ,
+    predictions_arrays,
     SUMMARY_JSON,
     SavedResultError,
     load_result_dir,
@@ -165,3 +166,27 @@ def test_corrupt_files_are_reported(result: AnalysisResult, tmp_path: Path) -> N
     (tmp_path / PREDICTIONS_NPZ).write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(SavedResultError, match="prediction file"):
         load_result_dir(tmp_path)
+
+
+def test_quality_control_round_trips_and_version_1_files_still_load(tmp_path: Path) -> None:
+    result = build_result(with_qc=True)
+    write_predictions_npz(result, tmp_path / PREDICTIONS_NPZ)
+    write_summary_json(result, tmp_path / SUMMARY_JSON)
+    back = load_result_dir(tmp_path)
+    np.testing.assert_array_equal(back.qc, result.qc)
+    assert back.n_qc == 1 and back.summary()["qc_by_reason"]["pen"] == 1
+    # A folder written before quality control existed: format 1, no qc array, no new keys.
+    old = tmp_path / "old"
+    old.mkdir()
+    plain = build_result()
+    arrays = {k: v for k, v in predictions_arrays(plain).items() if k not in ("qc", "entropy", "margin")}
+    arrays["format_version"] = np.asarray(1)
+    np.savez_compressed(old / PREDICTIONS_NPZ, **arrays)
+    doc = summary_document(plain)
+    doc["format_version"] = 1
+    for key in ("qc", "qc_version", "tta", "temperature", "calibration"):
+        doc["provenance"].pop(key)
+    (old / SUMMARY_JSON).write_text(json.dumps(doc), encoding="utf-8")
+    loaded = load_result_dir(old)
+    assert loaded.n_qc == 0 and not loaded.provenance.qc and loaded.provenance.temperature == 1.0
+    np.testing.assert_array_equal(loaded.probs, plain.probs)
