@@ -614,6 +614,6 @@ class Evaluator(QObject):
         w = self.window
         w._pending_after_model = "evaluate"  # noqa: SLF001
         if w.interactive:
-            w.show_model_dialog(message)
+            w.show_model_dialog(message, missing=True)
         else:
             w.report_error("Model not available", message)

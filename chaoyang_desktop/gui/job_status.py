@@ -79,21 +79,49 @@ class JobProgress(QWidget):
 
 
 class DeviceLabel(QLabel):
-    """Where the model runs; orange with a tooltip when it fell back to the CPU."""
+    """The active model and where it runs: name, source and weights, device and precision.
+
+    Always in the status bar, so a pathologist can tell which model made the colours on screen.
+    Orange with a tooltip when the model fell back to the CPU.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Device: detecting\u2026", parent)
         self.setContentsMargins(6, 0, 6, 0)
         self.description = ""
         self.warning = ""
+        self.precision = ""
+        self.model = ""
+        self.model_tip = ""
 
-    def set_device(self, description: str, warning: str = "") -> None:
+    def set_device(self, description: str, warning: str = "", precision: str = "") -> None:
         self.description, self.warning = description, warning
-        if warning:
-            self.setText(f"\u26a0 {description}")
+        if precision:
+            self.precision = precision
+        self._show()
+
+    def set_model(self, model_id: str, source: str, weights_sha256: str, temperature: float = 1.0,
+                  tta: bool = False) -> None:
+        """The model in use: its name (the last part of a hub id or folder), source and weights."""
+        name = model_id.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or model_id
+        short = name if len(name) <= 34 else name[:33] + "\u2026"
+        where = "local folder" if source == "local" else "Hugging Face"
+        extras = [f"calibrated T={temperature:.2g}"] if abs(temperature - 1.0) > 1e-9 else []
+        extras += ["TTA"] if tta else []
+        self.model = f"{short} ({weights_sha256[:8]})" + (f" \u00b7 {', '.join(extras)}" if extras else "")
+        self.model_tip = (f"Model: {model_id}\nFrom: {where}\nWeights SHA-256: {weights_sha256}"
+                          + (f"\nCalibration: temperature {temperature:.3g}" if extras and "calibrated" in extras[0] else "")
+                          + ("\nTest-time augmentation: on" if tta else ""))
+        self._show()
+
+    def _show(self) -> None:
+        device = self.description + (f" \u00b7 {self.precision}" if self.precision else "")
+        text = f"{self.model} \u00b7 {device}" if self.model else device
+        if self.warning:
+            self.setText(f"\u26a0 {text}")
             self.setStyleSheet("color: #b35c00; font-weight: 600;")
-            self.setToolTip(warning)
+            self.setToolTip(f"{self.warning}\n\n{self.model_tip}".strip())
         else:
-            self.setText(description)
+            self.setText(text)
             self.setStyleSheet("")
-            self.setToolTip("The device that runs the model")
+            self.setToolTip((self.model_tip + "\n" if self.model_tip else "") + "The device that runs the model")

@@ -154,6 +154,7 @@ class MainWindow(QMainWindow):
         #: The open slide and everything about it; None on the start page and in the gallery.
         self.session: SlideSession | None = None
         self.profile: ModelProfile | None = None
+        self._device_info: DeviceInfo | None = None
         #: The open slide's analysis and preview jobs (they follow the session).
         self.analysis = SlideAnalysis(self.host, self)
         self._pending_after_model: str | None = None
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
         build_pages(self)
         self.banner.run_button.clicked.connect(lambda: self.run_analysis())
         self.banner.cancel_button.clicked.connect(self._dismiss_banner)
+        self.banner.fast_button.clicked.connect(self.use_fast_cpu_mode)
         self.welcome.open_file.connect(self.open_file_dialog)
         self.welcome.open_folder.connect(self.open_folder_dialog)
         self.welcome.open_sample.connect(self.open_sample_slide)
@@ -601,6 +603,8 @@ class MainWindow(QMainWindow):
             self.slide_view.set_preview(PlanPreview.from_plan(ready.plan))
         if self._awaiting_confirm:
             self.banner.describe(ready, in_region=self.roi is not None)
+            self.banner.offer_fast_mode(self._fast_mode_worth_offering(), self.analysis.seconds_per_tile,
+                                        ready.plan.n_tiles)
 
     def _on_preview_failed(self, message: str, details: str) -> None:
         if self._awaiting_confirm:
@@ -685,7 +689,7 @@ class MainWindow(QMainWindow):
     def _model_missing(self, message: str) -> None:
         self.statusBar().showMessage("The model is not on this computer yet.", 10000)  # not "Loading..."
         if self.interactive:
-            self.show_model_dialog(message)
+            self.show_model_dialog(message, missing=True)
         else:
             self.report_error("Model not available", message)
 
@@ -707,14 +711,39 @@ class MainWindow(QMainWindow):
             self._model_missing(message)
 
     # ----- model and device ---------------------------------------------------------------------------------------
+    def _fast_mode_worth_offering(self) -> bool:
+        """The CPU has bf16 hardware and the model would run in fp32 there."""
+        info = self._device_info
+        return bool(info is not None and info.fast_cpu_mode and not info.is_gpu
+                    and self._model_request().precision in ("auto", "fp32"))
+
+    def use_fast_cpu_mode(self) -> None:
+        """Switch the CPU to bf16 (Settings' precision), from the preview banner's offer."""
+        self.settings.set("engine/precision", "bf16")
+        self._settings_applied()
+        self.banner.offer_fast_mode(False)
+        self.statusBar().showMessage("Fast CPU mode (bf16) on: it applies to this analysis. Settings \u25b8 "
+                                     "Inference \u25b8 Precision switches it back.", 10000)
+
     def _on_device(self, info: DeviceInfo) -> None:
+        self._device_info = info
         warning = info.note if (info.fell_back or not info.is_gpu) else ""
-        self.device_label.set_device(info.description, warning)
+        self.device_label.set_device(info.description, warning, info.precision)
         if info.fell_back:
             self.statusBar().showMessage(f"Running on the CPU: {info.note}", 10000)
 
     def _on_model_ready(self, profile: ModelProfile) -> None:
         self.profile = profile
+        request = self._model_request()
+        temperature = 1.0
+        if request.calibration:
+            from chaoyang_desktop.core.model.temperature import TemperatureFile
+
+            try:
+                temperature = TemperatureFile.load(request.calibration).temperature
+            except ChaoyangError:
+                pass  # the analysis refuses it with its reason
+        self.device_label.set_model(profile.model_id, profile.source, profile.weights_sha256, temperature, request.tta)
         self._use_classes(profile.class_names, profile.class_colors)
 
     def _use_classes(self, names: tuple[str, ...], default_colors: tuple[str, ...]) -> None:
@@ -727,14 +756,18 @@ class MainWindow(QMainWindow):
             opacity=self.style_.opacity, alpha_by_confidence=self.style_.alpha_by_confidence,
             min_confidence=self.style_.min_confidence, show=self.style_.show))
 
-    def show_model_dialog(self, message: str) -> None:
+    def show_model_dialog(self, message: str, missing: bool = False) -> None:
         from chaoyang_desktop.gui.model_dialog import ModelDialog
 
         repo = self._model_request().spec or None
         from chaoyang_desktop.core.model.model_source import looks_like_repo_id
         from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID
 
-        dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self)
+        current = None
+        if self.profile is not None:
+            current = self.profile.model_id  # loaded and working: the dialog offers a change
+        dialog = ModelDialog(self.host, message, repo if repo and looks_like_repo_id(repo) else DEFAULT_MODEL_ID, self,
+                             current=current if not missing else None)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.model_chosen.connect(self._on_model_chosen)
         self.model_dialog = dialog
@@ -749,7 +782,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Model: {spec}", 8000)
         again = self._pending_after_model
         if again == "slide" and self.slide is not None:
-            self.run_analysis()
+            self.analyze()  # through the preview (when it is on), never straight into a run
         elif again == "patches" and self.stack.currentIndex() == PAGE_GALLERY:
             self.classify_patches()
         elif again == "evaluate":

@@ -7,6 +7,8 @@ and weights) before it is accepted.
 
 from __future__ import annotations
 
+import re
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
@@ -30,13 +32,24 @@ def _megabytes(n: int) -> str:
     return f"{n / 1e6:,.0f} MB"
 
 
+def gui_words(message: str) -> str:
+    """An engine message without its command-line advice (sentences naming `commands` or --options).
+
+    The engine's messages serve the command line too; a dialog has buttons for the same advice.
+    """
+    sentences = re.split(r"(?<=[.!?])\s+", message.strip())
+    return " ".join(x for x in sentences if "`" not in x and " --" not in x)
+
+
 class ModelDialog(QDialog):
     """Offers Download or Choose local folder; ``model_chosen(spec)`` when a model is ready."""
 
     model_chosen = Signal(str)
 
     def __init__(self, host: WorkerHost, message: str, repo_id: str = DEFAULT_MODEL_ID,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, current: str | None = None) -> None:
+        """``current``: the model in use, when there is one (the dialog then offers a change
+        instead of saying the model is missing)."""
         from chaoyang_desktop.core.model.model_source import LICENCE_NOTE  # imports torch: only when shown
 
         super().__init__(parent)
@@ -47,7 +60,14 @@ class ModelDialog(QDialog):
         self._repo_id = repo_id
         self._job: JobHandle | None = None
         layout = QVBoxLayout(self)
-        head = QLabel(f"<b>The classification model is not on this computer yet.</b><br>{message}")
+        if current:
+            head = QLabel(f"<b>Model in use:</b> <code>{current}</code><br>Download another copy of the published "
+                          "model, or choose a folder that holds a model.")
+            self.setWindowTitle("Choose Model")
+        else:
+            head = QLabel(f"<b>The classification model is not on this computer yet.</b><br>{gui_words(message)}"
+                          "<br>Download it here (once), or choose a folder that holds a copy (config.json and "
+                          "the weights).")
         head.setWordWrap(True)
         head.setTextFormat(Qt.TextFormat.RichText)
         layout.addWidget(head)
@@ -111,7 +131,7 @@ class ModelDialog(QDialog):
 
     def _on_failed(self, message: str, details: str) -> None:
         self._job = None
-        self._reset(message)
+        self._reset(gui_words(message) or message)
 
     def _reset(self, text: str) -> None:
         self.progress.hide()
@@ -148,7 +168,7 @@ class ModelDialog(QDialog):
             location = resolve_model(folder)
             find_weights(location.model_dir)
         except ChaoyangError as exc:
-            self.status.setText(str(exc))
+            self.status.setText(gui_words(str(exc)) or str(exc))
             return False
         self.model_chosen.emit(str(Path(location.model_dir)))
         self.accept()

@@ -60,6 +60,8 @@ class OverlayStyle:
         prob_class: The class shown in probability mode.
         show: Master switch.
         uncertainty: The measure shown in uncertainty mode (:data:`UNCERTAINTY_MEASURES`).
+        smooth: Interpolate the probabilities between tile centres (bilinearly, on a finer grid)
+            before colouring, instead of one flat block per heatmap cell.
     """
 
     class_names: tuple[str, ...]
@@ -72,6 +74,7 @@ class OverlayStyle:
     prob_class: int = 0
     show: bool = True
     uncertainty: str = "margin"
+    smooth: bool = False
 
     @classmethod
     def for_classes(cls, names: tuple[str, ...], colors: tuple[str, ...]) -> OverlayStyle:
@@ -133,7 +136,10 @@ def render_cells(hm_probs: np.ndarray, hm_count: np.ndarray, style: OverlayStyle
         rgb = palette[label]
         visible = np.asarray(style.visible, dtype=bool)
         keep = (value >= style.min_confidence) & visible[label]
-    alpha = style.opacity * (value if style.alpha_by_confidence else np.ones_like(value))
+    # Fading by the value only in top-class mode: on a colour map it would hide the low end of
+    # the map, which is the information (a low probability, a sure tile).
+    fade = style.alpha_by_confidence and style.mode == MODE_TOP
+    alpha = style.opacity * (value if fade else np.ones_like(value))
     cell = np.zeros((len(value), 4), dtype=np.uint8)
     cell[:, :3] = rgb
     cell[:, 3] = np.clip(np.rint(alpha * 255.0), 0, 255).astype(np.uint8)
@@ -141,6 +147,50 @@ def render_cells(hm_probs: np.ndarray, hm_count: np.ndarray, style: OverlayStyle
     # Hidden covered cells show the slide, not the pending veil.
     out[covered] = cell
     return out
+
+
+#: Finer cells per heatmap cell in smooth mode, at most; fewer on large grids so the image stays
+#: within :data:`SMOOTH_MAX_SIDE` pixels.
+SMOOTH_FACTOR = 8
+SMOOTH_MAX_SIDE = 4096
+
+
+def smooth_factor(rows: int, cols: int) -> int:
+    return max(1, min(SMOOTH_FACTOR, SMOOTH_MAX_SIDE // max(1, rows, cols)))
+
+
+def upsample_cells(hm_probs: np.ndarray, hm_count: np.ndarray, factor: int,
+                   hm_spread: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Probabilities interpolated bilinearly between cell centres on a grid ``factor`` times finer.
+
+    Uncovered cells do not pull their neighbours towards zero: values and coverage are
+    interpolated separately and divided (normalised convolution). A fine cell is covered where
+    the interpolated coverage reaches one half, so the outline of the analysed tissue keeps its
+    place.
+
+    Returns:
+        ``(probs, count, spread)`` on the fine grid (``count`` 1 where covered, else 0).
+    """
+    import cv2
+
+    rows, cols = hm_count.shape
+    size = (cols * factor, rows * factor)
+    covered = (hm_count > 0).astype(np.float32)
+    weight = cv2.resize(covered, size, interpolation=cv2.INTER_LINEAR)
+    ok = weight >= 0.5
+    safe = np.maximum(weight, 1e-6)
+
+    def interp(values: np.ndarray) -> np.ndarray:
+        v = np.where(covered[..., None] > 0, np.nan_to_num(values), 0.0).astype(np.float32)
+        planes = [cv2.resize(np.ascontiguousarray(v[..., k]), size, interpolation=cv2.INTER_LINEAR)
+                  for k in range(v.shape[-1])]
+        out = np.stack(planes, axis=-1) / safe[..., None]
+        out[~ok] = np.nan
+        return out
+
+    probs = interp(hm_probs)
+    spread = interp(hm_spread[..., None])[..., 0] if hm_spread is not None else None
+    return probs, ok.astype(np.int32), spread
 
 
 def rgba_to_qimage(rgba: np.ndarray) -> QImage:
@@ -175,8 +225,21 @@ class HeatmapLayer:
             self.style = style
             self._image = None
 
+    @property
+    def image_scale(self) -> int:
+        """Image pixels per heatmap cell: 1, or the upsampling factor in smooth mode."""
+        return smooth_factor(*self.hm_count.shape) if self.style.smooth else 1
+
     def rgba(self) -> np.ndarray:
-        return render_cells(self.hm_probs, self.hm_count, self.style, self.hm_pending, self.hm_qc, self.hm_spread)
+        f = self.image_scale
+        if f == 1:
+            return render_cells(self.hm_probs, self.hm_count, self.style, self.hm_pending, self.hm_qc, self.hm_spread)
+        probs, count, spread = upsample_cells(self.hm_probs, self.hm_count, f, self.hm_spread)
+
+        def fine(mask: np.ndarray | None) -> np.ndarray | None:
+            return None if mask is None else np.repeat(np.repeat(mask, f, axis=0), f, axis=1)
+
+        return render_cells(probs, count, self.style, fine(self.hm_pending), fine(self.hm_qc), spread)
 
     def image(self) -> QImage:
         if self._image is None:

@@ -127,8 +127,18 @@ class OverlayPanel(QWidget):
         form.addRow(self.min_conf_label, row)
         outer.addLayout(form)
 
-        self.alpha_check = QCheckBox("Fade uncertain cells (opacity \u00d7 confidence)")
-        outer.addWidget(self.alpha_check)
+        # One row for both switches: the docks only just fit one above the other at 1000 x 700.
+        self.alpha_check = QCheckBox("Fade uncertain cells")
+        self.alpha_check.setToolTip("Opacity \u00d7 confidence: cells the model is unsure of are fainter "
+                                    "(top-class mode only).")
+        self.smooth_check = QCheckBox("Smooth")
+        self.smooth_check.setToolTip("Interpolate the probabilities between tile centres before colouring, "
+                                     "instead of one flat block per tile. Overlapping tiles are averaged first.")
+        switches = QHBoxLayout()
+        switches.addWidget(self.alpha_check)
+        switches.addWidget(self.smooth_check)
+        switches.addStretch(1)
+        outer.addLayout(switches)
 
         self.legend_box = QGroupBox("Legend")
         legend = QVBoxLayout(self.legend_box)
@@ -161,6 +171,7 @@ class OverlayPanel(QWidget):
         self.opacity_slider.valueChanged.connect(lambda v: self._edit(opacity=v / 100.0))
         self.min_conf_slider.valueChanged.connect(lambda v: self._edit(min_confidence=v / 100.0))
         self.alpha_check.toggled.connect(lambda v: self._edit(alpha_by_confidence=bool(v)))
+        self.smooth_check.toggled.connect(lambda v: self._edit(smooth=bool(v)))
         self._rebuild_classes()
         self._sync_controls()
 
@@ -251,9 +262,9 @@ class OverlayPanel(QWidget):
         self.min_conf_value.setText(f"{s.min_confidence * 100:.0f}%")
         self.min_conf_label.setText("Min. probability" if prob else "Min. confidence")
         self.alpha_check.setChecked(s.alpha_by_confidence)
-        self.alpha_check.setText("Fade sure cells (opacity \u00d7 uncertainty)" if unsure else
-                                 "Fade low probabilities (opacity \u00d7 probability)" if prob
-                                 else "Fade uncertain cells (opacity \u00d7 confidence)")
+        # Fading only means something in top-class mode; on a colour map it would hide its low end.
+        self.alpha_check.setVisible(not prob and not unsure)
+        self.smooth_check.setChecked(s.smooth)
         for i, (check, swatch) in enumerate(zip(self._checks, self._swatches)):
             check.setChecked(s.visible[i])
             check.setVisible(not prob and not unsure)
@@ -270,7 +281,7 @@ class OverlayPanel(QWidget):
             self.color_bar_title.setText(f"Uncertainty: {words}, from sure (0) to unsure (1). "
                                          "Grey: left out by quality control.")
         for w in (self.mode_combo, self.class_combo, self.measure_combo, self.opacity_slider, self.min_conf_slider,
-                  self.alpha_check, self.legend_box):
+                  self.alpha_check, self.smooth_check, self.legend_box):
             w.setEnabled(s.show)
         self._updating = False
 

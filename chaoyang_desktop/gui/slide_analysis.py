@@ -72,6 +72,8 @@ class SlideAnalysis(QObject):
         self.analysis: JobHandle | None = None
         self.preview: JobHandle | None = None
         self.started_at = 0.0
+        #: Seconds per classified tile of the last finished run on this device (None: none yet).
+        self.seconds_per_tile: float | None = None
         self._refresh = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh.timeout.connect(self.result_changed)
 
@@ -272,7 +274,9 @@ class SlideAnalysis(QObject):
             msg = (f"Analysis cancelled: {r.n_done:,} of {r.n_tiles:,} tiles done. "
                    "They are kept; Analyze resumes from there.")
         else:
-            rate = f", {r.n_tiles / took:.1f} tiles/s" if took > 0 and r.n_tiles else ""
+            rate = f", {r.n_done / took:.1f} tiles/s" if took > 0 and r.n_done else ""
+            if took > 0 and r.n_done:
+                self.seconds_per_tile = took / r.n_done  # for the next estimate (the fast-mode offer)
             msg = f"Analysis finished: {r.n_done:,} tile{'s' if r.n_done != 1 else ''} in {took:.1f} s{rate}."
         if r.n_failed:
             msg += f" {r.n_failed} tile(s) could not be read (see the log)."

@@ -55,7 +55,10 @@ MAX_WANTED_TILES = 400
 CLICK_SLOP = 4
 
 BACKGROUND = QColor(58, 60, 64)
-TISSUE_RGBA = (0, 170, 200, 80)
+#: The preview's tissue mask: diagonal light and dark stripes, a pattern no class colour has,
+#: visible on bright H&E and on a dark fluorescence background alike.
+TISSUE_STRIPES = ((255, 255, 255, 120), (20, 20, 20, 120))
+TISSUE_STRIPE_PX = 3
 PREVIEW_TILE_PEN = QColor(0, 70, 140)
 SELECTED_COLOR = QColor(0, 229, 255)
 
@@ -73,7 +76,10 @@ class PlanPreview:
     def from_plan(cls, plan: AnalysisPlan) -> PlanPreview:
         mask = plan.tissue_mask.mask
         rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-        rgba[mask] = TISSUE_RGBA
+        rows, cols = np.indices(mask.shape)
+        light = ((rows + cols) // TISSUE_STRIPE_PX) % 2 == 0
+        rgba[mask & light] = TISSUE_STRIPES[0]
+        rgba[mask & ~light] = TISSUE_STRIPES[1]
         return cls(rgba, plan.grid.tile_rects(plan.t_col, plan.t_row), plan.grid,
                    plan.grid.t_cols * plan.grid.t_rows)
 
@@ -325,7 +331,8 @@ class SlideView(QWidget):
             target = st.l0_rect_to_screen(*rect)
             p.drawImage(target, img)
         self._paint_preview(p)
-        self._paint_heatmap(p)
+        if self._preview is None:  # the preview replaces the old heatmap while it shows
+            self._paint_heatmap(p)
         p.restore()
         self._paint_marks(p)
         p.end()
@@ -357,9 +364,10 @@ class SlideView(QWidget):
             return
         c0, r0, c1, r1 = cells
         s = g.l0_stride
+        f = layer.image_scale
         target = self.state.l0_rect_to_screen(c0 * s, r0 * s, (c1 - c0) * s, (r1 - r0) * s)
-        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-        p.drawImage(target, layer.image(), QRectF(c0, r0, c1 - c0, r1 - r0))
+        p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, layer.style.smooth)
+        p.drawImage(target, layer.image(), QRectF(c0 * f, r0 * f, (c1 - c0) * f, (r1 - r0) * f))
 
     def _paint_preview(self, p: QPainter) -> None:
         pv = self._preview

@@ -74,3 +74,35 @@ def test_all_nan_grid_is_transparent(mode: str) -> None:
     hm = np.full((3, 3, 4), np.nan, dtype=np.float32)
     rgba = render_cells(hm, np.zeros((3, 3), np.int32), OverlayStyle.for_classes(NAMES, COLORS).replace(mode=mode))
     assert not rgba.any()
+
+
+def test_colour_map_modes_show_their_low_end() -> None:
+    # Fading by the value would hide a low probability, the very thing the colour map shows.
+    hm, cnt = cells()
+    style = OverlayStyle.for_classes(NAMES, COLORS).replace(mode=MODE_PROBABILITY, prob_class=0, opacity=0.6)
+    rgba = render_cells(hm, cnt, style)
+    assert rgba[0, 1, 3] == rgba[0, 0, 3] == round(0.6 * 255)  # 0.1 and 0.7 equally opaque
+    unsure = render_cells(hm, cnt, style.replace(mode="uncertainty"))
+    assert unsure[0, 0, 3] == unsure[1, 2, 3] == round(0.6 * 255)
+
+
+def test_smooth_mode_interpolates_between_cell_centres() -> None:
+    from chaoyang_desktop.gui.overlay import upsample_cells
+
+    hm = np.full((1, 2, 2), np.nan, dtype=np.float32)
+    hm[0, 0] = [1.0, 0.0]
+    hm[0, 1] = [0.0, 1.0]
+    cnt = np.ones((1, 2), dtype=np.int32)
+    probs, count, _ = upsample_cells(hm, cnt, 4)
+    assert probs.shape == (4, 8, 2) and count.all()
+    row = probs[0, :, 0]
+    # Reference: linear interpolation between the two centres (fine pixels 1.5 and 5.5), flat outside.
+    x = np.arange(8) + 0.5
+    expected = np.clip((6.0 - x) / 4.0, 0.0, 1.0)
+    np.testing.assert_allclose(row, expected, atol=1e-5)
+    # An uncovered neighbour does not drag a covered cell's probabilities towards zero.
+    hm[0, 1] = np.nan
+    cnt[0, 1] = 0
+    probs, count, _ = upsample_cells(hm, cnt, 4)
+    assert count[0, :4].all() and not count[0, -2:].any()
+    np.testing.assert_allclose(probs[0, :4, 0], 1.0, atol=1e-5)

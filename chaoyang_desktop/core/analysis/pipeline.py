@@ -30,7 +30,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -461,6 +461,11 @@ class _TileFeeder:
             batch.failed.append((i, msg))
 
 
+#: Seconds of model work between two cancel checks and progress reports on a CPU (or MPS): a
+#: ViT-B batch of 16 takes 10 s there, so a batch is classified in slices of about this long.
+CPU_SLICE_S = 1.0
+
+
 def run_analysis(
     slide: Slide,
     classifier: Classifier,
@@ -471,6 +476,7 @@ def run_analysis(
     on_batch: Callable[[BatchUpdate], None] | None = None,
     scheduler: TileScheduler | None = None,
     prefetch: int | None = None,
+    slice_s: float | None = CPU_SLICE_S,
 ) -> AnalysisResult:
     """Classify every pending tile of ``result`` in place; returns it (partial if cancelled).
 
@@ -479,6 +485,11 @@ def run_analysis(
 
     Args:
         prefetch: Batches read ahead of the one being classified (None: :func:`default_prefetch`).
+        slice_s: Off CUDA, classify each batch in slices of about this many seconds (sized from
+            the measured time per tile), checking ``cancel`` and reporting between them, so a
+            cancel acts within about that time and a live heatmap keeps moving; the tiles of a
+            slice not started stay pending. None: whole batches. CUDA always runs whole batches
+            (a batch takes milliseconds there, and slicing would starve the GPU).
     """
     cancel = cancel or threading.Event()
     scheduler = scheduler or TileScheduler(result.to_classify())
@@ -492,21 +503,49 @@ def run_analysis(
                                   if result.provenance.qc else None))
     # A batch whose probabilities are still being computed on the GPU: its tiles and handle.
     in_flight: tuple[np.ndarray, _Batch, PendingPrediction | None] | None = None
+    sliced = slice_s is not None and device.type != "cuda"
+    per_tile_s: float | None = None  # measured model time per tile, for the slice size
 
-    def finish(good: np.ndarray, batch: _Batch, pending_probs: PendingPrediction | None) -> None:
+    def finish(good: np.ndarray, failed: Sequence[tuple[int, str]], flagged: Sequence[tuple[int, int]],
+               pending_probs: PendingPrediction | None) -> None:
         probs = np.empty((0, len(result.class_names)), dtype=np.float32)
         spread = None
         if pending_probs is not None:
             probs = pending_probs.result()
             spread = pending_probs.spread()
             result.set_batch(good, probs, spread)
-        for i, msg in batch.failed:
+        for i, msg in failed:
             result.set_failed(i, msg)
-        for i, flags in batch.flagged:
+        for i, flags in flagged:
             result.set_qc(i, flags)
         if on_batch is not None:
-            on_batch(BatchUpdate(good, probs, tuple(batch.failed), result.n_done + result.n_failed + result.n_qc,
-                                 total, time.perf_counter() - started, tuple(batch.flagged), spread))
+            on_batch(BatchUpdate(good, probs, tuple(failed), result.n_done + result.n_failed + result.n_qc,
+                                 total, time.perf_counter() - started, tuple(flagged), spread))
+
+    def classify_in_slices(batch: _Batch) -> None:
+        nonlocal per_tile_s
+        assert slice_s is not None
+        positions = np.flatnonzero(batch.ok)
+        failed, flagged = batch.failed, batch.flagged  # reported with the first slice
+        start = 0
+        while start < len(positions) or (failed or flagged):
+            if cancel.is_set() and start > 0:
+                break  # the rest of this batch stays pending, and a resumed run classifies it
+            # Two tiles first: the time per tile is not known yet, and the first result should come soon.
+            size = 2 if per_tile_s is None else max(1, int(slice_s / max(per_tile_s, 1e-6)))
+            part = positions[start:start + size]
+            handle = None
+            if len(part):
+                t0 = time.perf_counter()
+                handle = classifier.submit(batch.tensor[torch.from_numpy(part)])
+                handle.result()
+                took = (time.perf_counter() - t0) / len(part)
+                per_tile_s = took if per_tile_s is None else 0.7 * per_tile_s + 0.3 * took
+            finish(batch.indices[part], failed, flagged, handle)
+            failed, flagged = [], []
+            start += len(part)
+            if not len(part):
+                break
 
     feeder.start()
     try:
@@ -514,6 +553,9 @@ def run_analysis(
             batch = feeder.next_batch()
             if batch is None:
                 break
+            if sliced:
+                classify_in_slices(batch)
+                continue
             good = batch.indices[batch.ok]
             handle: PendingPrediction | None = None
             if len(good):
@@ -521,14 +563,14 @@ def run_analysis(
                 handle = classifier.submit(tensor)
             # Collect the previous batch only now, so the GPU already works on this one.
             if in_flight is not None:
-                finish(*in_flight)
+                finish(in_flight[0], in_flight[1].failed, in_flight[1].flagged, in_flight[2])
                 in_flight = None
             if handle is not None and not handle.ready:
                 in_flight = (good, batch, handle)
             else:
-                finish(good, batch, handle)
+                finish(good, batch.failed, batch.flagged, handle)
         if in_flight is not None:  # computed already: keep it even when cancelled
-            finish(*in_flight)
+            finish(in_flight[0], in_flight[1].failed, in_flight[1].flagged, in_flight[2])
     finally:
         feeder.stop()
     return result

@@ -6,6 +6,7 @@ machine into the standard Hugging Face cache, or opened from a folder the user c
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -17,6 +18,8 @@ from typing import Any
 from chaoyang_desktop.core.model.checkpoint import find_weights, sha256_file
 from chaoyang_desktop.core.errors import CancelledError, ChaoyangError, ModelNotFoundError
 from chaoyang_desktop.core.model.profile import DEFAULT_MODEL_ID, ModelProfile, profile_from_config, read_model_config
+
+log = logging.getLogger(__name__)
 
 _REPO_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Only what the engine reads: a repository may hold other formats we would download for nothing.
@@ -138,8 +141,9 @@ def download_model(repo_id: str = DEFAULT_MODEL_ID, *, progress: ProgressFn | No
     except RepositoryNotFoundError as exc:
         raise ModelNotFoundError(f"The hub has no repository {repo_id} (or it is private). Check the name.") from exc
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        log.info("Download of %s failed: %s: %s", repo_id, type(exc).__name__, exc)  # the class, for the log only
         raise ModelNotFoundError(
-            f"Cannot download {repo_id}: the Hugging Face hub cannot be reached ({type(exc).__name__}). "
+            f"Cannot download {repo_id}: the Hugging Face hub cannot be reached. "
             f"Check the internet connection and try `chaoyang-desktop models download {repo_id}` again, "
             "or give a local copy with `--model DIR`."
         ) from exc

@@ -24,14 +24,16 @@ ResizeMethod = Literal["linear", "antialias"]
 CHANNEL_ORDERS: tuple[str, ...] = ("bgr", "rgb")
 RESIZE_METHODS: tuple[str, ...] = ("linear", "antialias")
 
-# Colours chosen to stay readable over pink/purple H&E: no class is drawn in pink or purple.
+# Okabe and Ito's colour-blind-safe palette (distinct under protan-, deutan- and tritanopia),
+# keeping its members that stand out on H&E: no red (eosin), no blue-purple (haematoxylin), no
+# pink. The previous red and blue blended into the stains at 40 % opacity (issue 15).
 KNOWN_CLASS_COLORS: dict[str, str] = {
-    "normal": "#2ca02c",
-    "serrated": "#f2c500",
-    "adenocarcinoma": "#d62728",
-    "adenoma": "#1f77b4",
+    "normal": "#009e73",  # bluish green
+    "serrated": "#f0e442",  # yellow
+    "adenocarcinoma": "#e69f00",  # orange
+    "adenoma": "#56b4e9",  # sky blue
 }
-FALLBACK_COLORS: tuple[str, ...] = ("#17becf", "#ff7f0e", "#8c564b", "#7f7f7f", "#bcbd22", "#e377c2")
+FALLBACK_COLORS: tuple[str, ...] = ("#0072b2", "#d55e00", "#000000", "#cc79a7", "#7f7f7f", "#bcbd22")
 
 # MODEL.md: Chaoyang patches are 512 px; magnification unpublished, 0.5 um/px (20x) assumed.
 NOMINAL_TILE_PX = 512

@@ -114,3 +114,49 @@ def test_cpu_predictions_are_ready_at_once(classifier: Classifier) -> None:
     pending = classifier.submit(torch.zeros((3, 512, 512, 3), dtype=torch.uint8))
     assert isinstance(pending, PendingPrediction) and pending.ready
     assert pending.result().shape == (3, classifier.profile.num_classes)
+
+
+class _SlowClassifier:
+    """A classifier whose model takes ``per_tile_s`` per tile, as ViT-B does on a laptop CPU."""
+
+    def __init__(self, real: Classifier, per_tile_s: float, batch_size: int) -> None:
+        self.real, self.per_tile_s = real, per_tile_s
+        self.profile, self.device, self.batch_size = real.profile, real.device, batch_size
+        self.sizes: list[int] = []
+
+    def submit(self, batch_uint8):  # type: ignore[no-untyped-def]
+        import time
+
+        self.sizes.append(int(batch_uint8.shape[0]))
+        time.sleep(self.per_tile_s * int(batch_uint8.shape[0]))
+        return self.real.submit(batch_uint8)
+
+
+def test_on_the_cpu_a_batch_is_classified_in_slices_and_cancel_acts_within_one(classifier: Classifier,
+                                                                              slide_path: Path) -> None:
+    import time
+
+    slow = _SlowClassifier(classifier, per_tile_s=0.25, batch_size=16)  # a whole batch: 4 s
+    cancel = threading.Event()
+    reports: list[float] = []
+    cancelled_at: list[float] = []
+
+    def on_batch(update: BatchUpdate) -> None:
+        reports.append(time.perf_counter())
+        if update.done >= 4 and not cancel.is_set():
+            cancel.set()
+            cancelled_at.append(time.perf_counter())
+
+    with open_slide(slide_path) as slide:
+        plan = plan_analysis(slide, classifier.profile, AnalysisSettings(tissue_threshold=0, qc=False))
+        result = plan.empty_result()
+        run_analysis(slide, slow, result, workers=2, cancel=cancel, on_batch=on_batch,  # type: ignore[arg-type]
+                     slice_s=0.5)
+    returned = time.perf_counter()
+    # Slices of about 0.5 s (2 tiles), not whole batches of 4 tiles (the first batch is a quarter
+    # batch) or 16: the model was never asked for more than 3 tiles at once.
+    assert max(slow.sizes) <= 3
+    assert returned - cancelled_at[0] < 1.0
+    assert 4 <= result.n_done < result.n_tiles and not result.complete
+    # What was classified is kept; the rest is pending for a resumed run.
+    assert int(np.count_nonzero(result.status == 0)) == result.n_tiles - result.n_done
