@@ -126,3 +126,55 @@ def test_batch_cohort_lists_skipped_and_failed_slides(analysed: dict[str, Path],
     assert "neither" in rows[1]["error"] and rows[2]["error"] == "no such file or folder"
     # ... and --report gives it the report it lacked.
     assert (out / "CMU-1-Small-Region" / "report.pdf").is_file()
+
+
+def test_a_64_um_report_states_its_tiles_date_result_and_keeps_edge_tiles_square(
+        test_data: Path, tmp_path: Path) -> None:
+    """``analyze --tile-um 64 --report``: the report's method, dates, page 1 and gallery, from the PDF.
+
+    At 0.499 µm/px, 64 µm tiles are 128 px (63.872 µm recorded); the bottom row of this
+    2220 x 2967 px slide would be clipped to 23 px, so it is not planned.
+    """
+    from datetime import datetime, timezone
+
+    from pypdf.generic import ContentStream
+
+    model, _ = write_checkpoint(tmp_path / "model", TINY_CONFIG, seed=6)
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    code = main(["analyze", str(test_data / "slides" / SLIDE), "-m", str(model), "--out", str(tmp_path / "out"),
+                 "--tile-um", "64", "--report", "-q", "--no-cache"])
+    after = datetime.now(timezone.utc)
+    assert code == 0
+    folder = tmp_path / "out" / "CMU-1-Small-Region"
+    reader = PdfReader(folder / "report.pdf")
+    summary = json.loads((folder / "summary.json").read_text())
+    text = pdf_text(folder / "report.pdf")
+    # 1. The method is the analysis's: 64 µm, 128 px read at level 0, resized to the 384 px input.
+    assert "Tile size 64 µm square: 128 × 128 px at level 0 (0.499 µm/px)" in text
+    assert "Read 128 × 128 px from pyramid level 0" in text
+    assert "each tile is enlarged from 128 to 384 px" in text and "the network sees 0.166 µm/px" in text
+    assert "63.9" not in text and "63.8" not in text and "512 px tile" not in text
+    # 2. The PDF's creation date is when the report was made.
+    meta = reader.metadata
+    assert meta is not None and meta.creation_date is not None and before <= meta.creation_date <= after
+    # 3. Page 1 has the composition as summary.json states it.
+    page1 = re.sub(r"\s+", " ", reader.pages[0].extract_text())
+    for c in summary["classes"]:
+        assert f"{c['name']} {c['tiles']} {format_area_mm2(c['area_mm2'])} {c['percent']:.1f}" in page1
+    assert len(reader.pages[0].images) == 1
+    # 4. Every picture is drawn with its own aspect ratio (a 128 x 23 strip stays a strip).
+    shapes = set()
+    for page in reader.pages:
+        xobjects = (page["/Resources"].get("/XObject") or {})
+        ops = ContentStream(page.get_contents(), reader).operations
+        for j, (operands, op) in enumerate(ops):
+            if op == b"Do":
+                matrix, _ = ops[j - 1]
+                image = xobjects[operands[0]].get_object()
+                w, h = int(image["/Width"]), int(image["/Height"])
+                shapes.add((w, h))
+                assert float(matrix[0]) / float(matrix[3]) == pytest.approx(w / h, rel=1e-3)
+    # The 128 x 23 px strips at the bottom edge are not classified at all (less than half inside
+    # the slide); clipped tiles that are kept are letterboxed (tests/export/test_pdf_report.py).
+    assert (128, 128) in shapes and (128, 23) not in shapes
+    assert "px (level 0), clipped by the slide's edge" not in text

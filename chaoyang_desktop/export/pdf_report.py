@@ -1,4 +1,11 @@
-"""The per-slide PDF report: header, method, overview with legend, composition, histograms, annotations, galleries.
+"""The per-slide PDF report.
+
+Page 1 is the result: the slide's name, the research-use statement (led by the out-of-domain
+warning when the input check was overridden), every warning and note (partial analysis, assumed
+pixel size, quality control...), the composition table and the overview with the class map. Then
+the slide and method details (the analysis's own tile geometry), the charts, the annotations and
+the tile galleries, where each tile is letterboxed in a square cell with its own shape. The PDF's
+creation date is the report's time, the one printed as "Report made".
 
 Rendering uses ReportLab (BSD licence), the only module that imports it. Why ReportLab:
 
@@ -29,6 +36,7 @@ import math
 import os
 import threading
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -79,6 +87,7 @@ from chaoyang_desktop.export.report_data import (
     format_area_mm2,
     format_percent,
     format_probability,
+    format_um,
 )
 
 _PAGE_W, _PAGE_H = A4
@@ -100,6 +109,9 @@ _MUTED = colors.HexColor("#5a5a5a")
 _RULE = colors.HexColor("#b4b4b4")
 _SHADE = colors.HexColor("#f0f0f0")
 _WARN = colors.HexColor("#8a1c1c")
+#: Fills a gallery cell round a tile that does not fill it (an edge tile clipped by the slide):
+#: neither white (glass) nor a tissue colour.
+_LETTERBOX = colors.HexColor("#d2d2d2")
 
 log = logging.getLogger(__name__)
 _font_lock = threading.Lock()
@@ -216,35 +228,83 @@ def _jpeg(rgb: npt.ArrayLike, quality: int) -> ImageReader:
 
 
 def _fit_box(w_px: int, h_px: int, max_w: float, max_h: float) -> tuple[float, float]:
+    """The largest ``w x h`` with the aspect ratio of ``w_px x h_px`` inside ``max_w x max_h``."""
     scale = min(max_w / w_px, max_h / h_px)
     return w_px * scale, h_px * scale
 
 
 class _Picture(Flowable):  # type: ignore[misc]  # ReportLab ships no type hints
-    """A picture drawn inside a fixed ``box_w`` x ``box_h`` box: scaled to fit, centred
-    horizontally, top-aligned, with a hairline frame.
+    """A picture letterboxed in a fixed ``box_w`` x ``box_h`` box: scaled to fit with its own
+    aspect ratio, centred, on a neutral grey where it does not fill the box, with a hairline frame
+    round the box.
 
-    A fixed box keeps the captions of a gallery row on one line even when an edge tile is
-    clipped to the slide and so not square.
+    Every gallery cell is the same square, so captions line up, and an edge tile that the slide
+    clips to 128 x 23 px shows as a 128 x 23 strip on grey, never stretched to a square.
+    ``drawn`` is the picture's rectangle ``(x, y, w, h)`` inside the box.
     """
 
-    def __init__(self, rgb: np.ndarray, box_w: float, box_h: float, *, quality: int = 88,
-                 frame: bool = True) -> None:
+    def __init__(self, rgb: np.ndarray, box_w: float, box_h: float, *, quality: int = 88) -> None:
         super().__init__()
         h_px, w_px = rgb.shape[:2]
         self._reader = _jpeg(rgb, quality)
-        self._w, self._h = _fit_box(w_px, h_px, box_w, box_h)
+        w, h = _fit_box(w_px, h_px, box_w, box_h)
+        self.drawn = ((box_w - w) / 2, (box_h - h) / 2, w, h)
         self.width, self.height = box_w, box_h
-        self._frame = frame
 
     def draw(self) -> None:
-        x = (self.width - self._w) / 2
-        y = self.height - self._h
-        self.canv.drawImage(self._reader, x, y, self._w, self._h)
-        if self._frame:
-            self.canv.setStrokeColor(_RULE)
-            self.canv.setLineWidth(0.4)
-            self.canv.rect(x, y, self._w, self._h, fill=0, stroke=1)
+        x, y, w, h = self.drawn
+        if w < self.width - 0.01 or h < self.height - 0.01:
+            self.canv.setFillColor(_LETTERBOX)
+            self.canv.rect(0, 0, self.width, self.height, fill=1, stroke=0)
+        self.canv.drawImage(self._reader, x, y, w, h)
+        self.canv.setStrokeColor(_RULE)
+        self.canv.setLineWidth(0.4)
+        self.canv.rect(0, 0, self.width, self.height, fill=0, stroke=1)
+
+
+class _OverviewBlock(Flowable):  # type: ignore[misc]
+    """The overview picture, its scale bar and its caption, as big as the room left on the page.
+
+    The picture keeps its aspect ratio and takes the frame's width or the height left under what
+    precedes it (the composition table on page 1); with less than ``min_h`` left, the block goes
+    to the next page, where it is sized for the whole frame.
+    """
+
+    def __init__(self, rgb: np.ndarray, slide_mm: float | None, caption: Paragraph, *, min_h: float,
+                 quality: int = 90) -> None:
+        super().__init__()
+        self._h_px, self._w_px = rgb.shape[:2]
+        self._reader = _jpeg(rgb, quality)
+        self._slide_mm = slide_mm
+        self._caption = caption
+        self._min_h = min_h
+        self._bar_h = 22.0 if slide_mm else 4.0
+        self._pic = (0.0, 0.0)
+        self._cap_h = 0.0
+        self.hAlign = "CENTER"
+
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        self._cap_h = float(self._caption.wrap(avail_w, avail_h)[1])
+        room = avail_h - self._bar_h - self._cap_h
+        if room < self._min_h:
+            room = _FRAME_H - self._bar_h - self._cap_h  # does not fit here: sized for the next page
+        self._pic = _fit_box(self._w_px, self._h_px, avail_w, room)
+        self.width = avail_w
+        self.height = self._pic[1] + self._bar_h + self._cap_h
+        return self.width, self.height
+
+    def draw(self) -> None:
+        w, h = self._pic
+        x = (self.width - w) / 2
+        y = self.height - h
+        self.canv.drawImage(self._reader, x, y, w, h)
+        self.canv.setStrokeColor(_RULE)
+        self.canv.setLineWidth(0.4)
+        self.canv.rect(x, y, w, h, fill=0, stroke=1)
+        if self._slide_mm:
+            # The picture is the whole slide, edge to edge, so its width is the slide's width.
+            scale_bar(self._slide_mm, w).drawOn(self.canv, x, y - 20)
+        self._caption.drawOn(self.canv, 0, 0)
 
 
 # ----- charts (vector) -------------------------------------------------------------------------------
@@ -360,14 +420,31 @@ def scale_bar(slide_mm: float, drawn_w: float) -> Drawing:
 
 
 # ----- page furniture --------------------------------------------------------------------------------
+def pdf_date(when: datetime) -> str:
+    """``when`` as a PDF date string, ``D:YYYYMMDDHHmmSS+HH'mm'`` (a naive time is taken as local)."""
+    if when.tzinfo is None:
+        when = when.astimezone()
+    offset = when.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm_ = divmod(abs(minutes), 60)
+    return f"D:{when:%Y%m%d%H%M%S}{sign}{hh:02d}'{mm_:02d}'"
+
+
 class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]
     """Draws the footer once the page count is known ("Page N of M")."""
 
-    def __init__(self, *args: Any, footer_left: str = "", footer_mid: str = "", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, footer_left: str = "", footer_mid: str = "", created: datetime | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
         self._footer_left = footer_left
         self._footer_mid = footer_mid
+        if created is not None:
+            # The document is invariant (no random ids), but its dates are the report's real time
+            # (without this, ReportLab's invariant mode writes 2000-01-01).
+            stamp = pdf_date(created)
+            self.setDateFormatter(lambda *_ymdhms: stamp)
 
     def showPage(self) -> None:  # noqa: N802 (ReportLab's name)
         self._pages.append(dict(self.__dict__))
@@ -429,60 +506,9 @@ def _kv_table(rows: Sequence[tuple[str, Flowable | str]], st: dict[str, Paragrap
     return t
 
 
-def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+def _statement_box(data: ReportData, st: dict[str, ParagraphStyle]) -> Table:
+    """The research-use statement, led by the out-of-domain warning when the check was overridden."""
     h = data.header
-    m = data.method
-    mm_w = h.l0_width * h.mpp / 1000.0
-    mm_h = h.l0_height * h.mpp / 1000.0
-    if h.mpp_assumed:
-        mpp = f"{h.mpp:.4g} µm/px <b>(assumed</b>: not in the file; the model's nominal resolution<b>)</b>"
-    else:
-        mpp = f"{h.mpp:.4g} µm/px (from the slide)"
-    objective = f"{h.objective_power:g}×" if h.objective_power else "not recorded in the file"
-    slide_rows: list[tuple[str, Flowable | str]] = [
-        ("Slide file", f"<b>{_markup(h.file_name)}</b>"),
-        ("Location", _markup(h.path)),
-        ("Format / vendor", _markup(h.vendor)),
-        ("Dimensions", f"{_thousands(h.l0_width)} × {_thousands(h.l0_height)} px at level 0 "
-                       f"({mm_w:.2f} × {mm_h:.2f} mm)"),
-        ("Pixel size", mpp),
-        ("Input check", f"<b>{_markup(h.input_check)}</b>" if h.input_overridden else _markup(h.input_check)),
-        ("Objective", objective),
-        ("Content fingerprint", Paragraph(_markup(h.fingerprint), st["mono"])),
-        ("Analysed", _markup(h.analysis_date)),
-        ("Report made", _markup(h.report_date)),
-    ]
-    overlap = "no overlap" if math.isclose(m.tile_um, m.stride_um, rel_tol=1e-6) else "overlapping tiles"
-    c = data.composition
-    tiles_line = (f"{_thousands(c.tiles_total)} tissue tiles: {_thousands(c.tiles_done)} classified, "
-                  f"{_thousands(c.tiles_qc)} left out by quality control, "
-                  f"{_thousands(c.tiles_failed)} failed, {_thousands(c.tiles_pending)} pending")
-    if not c.complete:
-        tiles_line += " <b>(partial analysis)</b>"
-    method_rows: list[tuple[str, Flowable | str]] = [
-        ("Model", _markup(m.model_id)),
-        ("Weights SHA-256", Paragraph(_markup(m.weights_sha256 or "unknown"), st["mono"])),
-        ("Classes", _markup(", ".join(m.class_names))),
-        ("Preprocessing", f"channel order {_markup(m.channel_order.upper())}, resize "
-                          f"{_markup(m.resize)}, {m.tile_px} px tile to {m.input_size} px network input"),
-        ("Tiles", f"{m.tile_um:.1f} µm side, stride {m.stride_um:.1f} µm ({overlap}); read from pyramid "
-                  f"level {m.level} (downsample {m.lv_downsample:.3g})"),
-        ("Tissue threshold", f"{m.tissue_threshold:g} (least tissue fraction of a tile to be classified)"),
-        ("Quality control", ("on: tiles of glass or background, pen ink, out of focus or dark artefacts are not "
-                             "classified" + (" (" + ", ".join(f"{n} {name}" for name, n in c.qc_by_reason if n) + ")"
-                                             if c.tiles_qc else "; none was found"))
-                            if m.qc else "off: every tissue tile was classified"),
-        ("Test-time augmentation", "on: the mean of the 8 flips and 90° rotations of each tile" if m.tta else "off"),
-        ("Calibration", (f"temperature {m.temperature:.3g} (logits divided by it)"
-                         + (f", from {_markup(m.calibration)}" if m.calibration else ""))
-                        if not math.isclose(m.temperature, 1.0) else "none: the model's own probabilities"),
-        ("Uncertainty", f"the model is unsure on {c.unsure_percent:.1f}% of the analysed tissue "
-                        f"(its top two classes within {c.margin_threshold:.2f})"),
-        ("Region of interest", _markup(m.roi_path) if m.roi_path else "whole slide"),
-        ("Tiles analysed", tiles_line),
-        ("Software", f"Chaoyang Desktop {_markup(m.analysis_software_version)} (analysis), "
-                     f"{_markup(m.report_software_version)} (report)"),
-    ]
     warning = _markup(data.statement) + (" The classes are a model's predictions on tiles of the slide; they are "
                                          "not a diagnosis and have not been reviewed.")
     if h.input_overridden:
@@ -496,73 +522,52 @@ def _header_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flo
         ("BOTTOMPADDING", (0, 0), (-1, -1), 5),
         ("LEFTPADDING", (0, 0), (-1, -1), 6),
     ]))
+    return statement
+
+
+def _first_page(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Page 1, the result: who and when, the warnings, the composition table and the overview."""
+    h = data.header
+    m = data.method
+    facts = (f"Analysed {_markup(h.analysis_date)}; report made {_markup(h.report_date)}. "
+             f"Model {_markup(m.model_id)}; {format_um(m.tile_um_set)} µm tiles "
+             f"({_thousands(m.l0_tile)} px at {format_um(h.mpp)} µm/px"
+             + ("<b>, assumed</b>" if h.mpp_assumed else "") + "). Method details on page 2.")
     out: list[Flowable] = [
         Paragraph(_markup(data.title), st["title"]),
         Paragraph(_markup(h.file_name), st["subtitle"]),
-        statement,
-        Paragraph("Slide", st["h1"]),
-        _kv_table(slide_rows, st),
-        Paragraph("Method", st["h1"]),
-        _kv_table(method_rows, st),
+        Paragraph(facts, st["small"]),
+        Spacer(1, 5),
+        _statement_box(data, st),
     ]
     if data.notes:
-        out.append(Paragraph("Notes", st["h1"]))
-        for note in data.notes:
-            out.append(Paragraph("• " + _markup(note), st["body"]))
+        out.append(Paragraph("Warnings and notes", st["h2"]))
+        out += [Paragraph("• " + _markup(note), st["body"]) for note in data.notes]
+    out += _composition_table(data, st)
+    out += _overview(data, st)
     return out
 
 
-def _legend(data: ReportData, st: dict[str, ParagraphStyle], roi_drawn: bool) -> Table:
-    rows = [[Paragraph("<b>Predicted class</b>", st["cell"]), "",
-             Paragraph("<b>% of analysed area</b>", st["cell"])]]
-    for r in data.composition.classes:
-        rows.append([_Swatch(r.color, 10), Paragraph(_markup(r.name), st["cell"]),
-                     Paragraph(format_percent(r.percent), st["cell"])])
-    t = Table(rows, colWidths=[16, 52 * mm, 40 * mm], hAlign="LEFT")
-    t.setStyle(TableStyle([
-        ("SPAN", (0, 0), (1, 0)),
-        ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
-        ("LINEBELOW", (0, 0), (-1, 0), 0.5, _INK),
-        ("TOPPADDING", (0, 0), (-1, -1), 2),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
-        ("LEFTPADDING", (0, 0), (-1, -1), 3),
-    ]))
-    return t
-
-
-def _overview_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    out: list[Flowable] = [Paragraph("Overview: predicted classes over the slide", st["h1"])]
+def _overview(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    title = Paragraph("Predicted classes over the slide", st["h2"])
     ov = data.overview
     if ov is None:
-        out.append(Paragraph("No overview picture is available for this report (see Notes).", st["body"]))
-        return out
-    h_px, w_px = ov.image.shape[:2]
-    n = len(data.composition.classes)
-    legend_h = 0.0 if ov.has_legend else (n + 1) * 17 + 60
-    caption = ("Colour: the top class of each heatmap cell (probabilities averaged over the tiles covering it); "
-               "opacity follows that probability, so uncertain regions show more tissue. Uncoloured areas were "
-               "not analysed (background, outside the region of interest, or failed tiles).")
+        return [title, Paragraph("No overview picture is available for this report (see the notes above).",
+                                 st["body"])]
+    lead = ("The saved heatmap (heatmap.png) with its legend. Colour" if ov.has_legend
+            else "Colours as in the table above")
+    caption = (f"{lead}: the top class of each heatmap cell (probabilities averaged over the "
+               "tiles covering it); opacity follows that probability, so uncertain regions show more tissue. "
+               + ("Dark grey: tiles quality control left out. " if data.composition.tiles_qc else "")
+               + "Uncoloured areas were not analysed (background, outside the region of interest, or failed tiles).")
     if ov.roi_drawn:
         caption += " Black outline: the region of interest."
-    max_h = _FRAME_H - 60 - legend_h
-    w, h = _fit_box(w_px, h_px, _FRAME_W, max_h)
-    img = _Picture(ov.image, w, h, quality=90)
-    img.hAlign = "CENTER"
-    block: list[Flowable] = [img, Spacer(1, 4)]
-    if not ov.has_legend:
-        # The picture is the whole slide, edge to edge, so its width is the slide's width.
-        bar = scale_bar(data.header.l0_width * data.header.mpp / 1000.0, w)
-        bar.hAlign = "CENTER"
-        block += [bar, Spacer(1, 2)]
-    if not ov.has_legend:
-        block.append(_legend(data, st, ov.roi_drawn))
-        block.append(Spacer(1, 3))
-    block.append(Paragraph(_markup(caption), st["small"]))
-    out.append(KeepTogether(block))
-    return out
+    slide_mm = None if ov.has_legend else data.header.l0_width * data.header.mpp / 1000.0
+    block = _OverviewBlock(ov.image, slide_mm, Paragraph(_markup(caption), st["small"]), min_h=70 * mm)
+    return [CondPageBreak(90 * mm), title, block]
 
 
-def _composition_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+def _composition_table(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
     c = data.composition
     head = ["", "Class", "Tiles", "Area (mm²)", "% of analysed area", "Mean confidence"]
     right = ParagraphStyle("cell_right", parent=st["cell"], alignment=TA_RIGHT)
@@ -584,20 +589,136 @@ def _composition_section(data: ReportData, st: dict[str, ParagraphStyle]) -> lis
         ("LINEBELOW", (0, 0), (-1, 0), 0.6, _INK),
         ("LINEABOVE", (0, -1), (-1, -1), 0.6, _INK),
         ("BACKGROUND", (0, -1), (-1, -1), _SHADE),
-        ("TOPPADDING", (0, 0), (-1, -1), 3),
-        ("BOTTOMPADDING", (0, 0), (-1, -1), 3),
+        ("TOPPADDING", (0, 0), (-1, -1), 2.5),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 2.5),
     ]))
-    note = ("Tile counts and mean confidences are per tile (its top class). Areas are per heatmap cell "
-            "(the top class of the probabilities averaged over the tiles covering it), clipped to the slide, "
-            "so overlapping tiles are not counted twice; percentages are of the analysed area. The same "
-            "numbers are in summary.json.")
-    out: list[Flowable] = [
-        CondPageBreak(90 * mm),
+    partial = "" if c.complete else " <b>Partial analysis: the classified tiles only.</b>"
+    note = ("Tiles and mean confidence: per tile (its top class). Area: per heatmap cell (the top class of the "
+            "probabilities averaged over the tiles covering it), clipped to the slide, so overlapping tiles are not "
+            "counted twice; percentages are of the analysed area. The same numbers are in summary.json.")
+    return [
         Paragraph("Class composition", st["h1"]),
         t,
-        Spacer(1, 3),
-        Paragraph(_markup(note), st["small"]),
-        Spacer(1, 8),
+        Spacer(1, 2),
+        Paragraph(_markup(note) + partial, st["small"]),
+    ]
+
+
+def _tiles_rows(data: ReportData) -> list[tuple[str, Flowable | str]]:
+    """The method's tile geometry, from the analysis's own grid: size, stride, read, network input."""
+    m = data.method
+    tile, stride = format_um(m.tile_um_set), format_um(m.stride_um_set)
+    if m.k <= 1:
+        stride_text = f"{stride} µm: tiles side by side, no overlap"
+    else:
+        stride_text = (f"{stride} µm: neighbouring tiles overlap by {format_um(m.tile_um_set - m.stride_um_set)} µm "
+                       f"({100 * (m.k - 1) / m.k:.0f} % of a tile), and each {stride} µm heatmap cell averages "
+                       f"the up to {m.k * m.k} tiles covering it")
+    read_mpp = m.mpp * m.lv_downsample
+    if m.level == 0 and math.isclose(m.lv_downsample, 1.0):
+        read = f"{_thousands(m.lv_tile)} × {_thousands(m.lv_tile)} px from pyramid level 0 (full resolution)"
+    else:
+        read = (f"{_thousands(m.lv_tile)} × {_thousands(m.lv_tile)} px from pyramid level {m.level} "
+                f"(downsample {m.lv_downsample:.3g}, {format_um(read_mpp)} µm/px)")
+    method = {"linear": "bilinear, OpenCV INTER_LINEAR as in training",
+              "antialias": "antialiased bilinear, PIL"}.get(m.resize, _markup(m.resize))
+    steps = m.resize_px
+    if len(steps) == 1:
+        resize = f"tiles read at {steps[0]} px are used as they are"
+    elif len(steps) == 3:
+        resize = (f"each tile is reduced from {steps[0]} to {steps[1]} px (the training patch size; area "
+                  f"averaging, OpenCV INTER_AREA), then resized to {steps[2]} px ({method})")
+    else:
+        factor = steps[1] / steps[0]
+        how = "enlarged" if factor > 1 else "reduced"
+        resize = f"each tile is {how} from {steps[0]} to {steps[1]} px ({method}; ×{factor:.3g})"
+    input_mpp = m.tile_um / m.input_size
+    network = (f"{m.input_size} × {m.input_size} px, channel order {_markup(m.channel_order.upper())}: {resize}, "
+               f"so the network sees {format_um(input_mpp)} µm/px. Tiles clipped by the slide's edge are padded "
+               "with white (glass) to a full tile first; those less than half inside the slide are not classified.")
+    rows: list[tuple[str, Flowable | str]] = [
+        ("Tile size", f"{tile} µm square: {_thousands(m.l0_tile)} × {_thousands(m.l0_tile)} px at level 0 "
+                      f"({format_um(m.mpp)} µm/px)"),
+        ("Stride", stride_text),
+        ("Read", read),
+        ("Network input", network),
+    ]
+    if m.model_mpp:
+        trained_um = m.tile_px * m.model_mpp
+        trained_mpp = trained_um / m.input_size
+        training = (f"{m.tile_px} px patches at {format_um(m.model_mpp)} µm/px ({format_um(trained_um)} µm) resized "
+                    f"to {m.input_size} px: {format_um(trained_mpp)} µm/px")
+        ratio = trained_mpp / input_mpp
+        if not 0.9 <= ratio <= 1.1:
+            training += f". <b>Here the network sees tissue at {ratio:.2g}× the magnification of training.</b>"
+        rows.append(("Model's training", training))
+    return rows
+
+
+def _details_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """Page 2: the slide and how it was analysed."""
+    h = data.header
+    m = data.method
+    mm_w = h.l0_width * h.mpp / 1000.0
+    mm_h = h.l0_height * h.mpp / 1000.0
+    if h.mpp_assumed:
+        mpp = f"{format_um(h.mpp)} µm/px <b>(assumed</b>: not in the file; the model's nominal resolution<b>)</b>"
+    else:
+        mpp = f"{format_um(h.mpp)} µm/px (from the slide)"
+    objective = f"{h.objective_power:g}×" if h.objective_power else "not recorded in the file"
+    slide_rows: list[tuple[str, Flowable | str]] = [
+        ("Slide file", f"<b>{_markup(h.file_name)}</b>"),
+        ("Location", _markup(h.path)),
+        ("Format / vendor", _markup(h.vendor)),
+        ("Dimensions", f"{_thousands(h.l0_width)} × {_thousands(h.l0_height)} px at level 0 "
+                       f"({mm_w:.2f} × {mm_h:.2f} mm)"),
+        ("Pixel size", mpp),
+        ("Input check", f"<b>{_markup(h.input_check)}</b>" if h.input_overridden else _markup(h.input_check)),
+        ("Objective", objective),
+        ("Content fingerprint", Paragraph(_markup(h.fingerprint), st["mono"])),
+        ("Analysed", _markup(h.analysis_date)),
+        ("Report made", _markup(h.report_date)),
+    ]
+    c = data.composition
+    tiles_line = (f"{_thousands(c.tiles_total)} tissue tiles: {_thousands(c.tiles_done)} classified, "
+                  f"{_thousands(c.tiles_qc)} left out by quality control, "
+                  f"{_thousands(c.tiles_failed)} failed, {_thousands(c.tiles_pending)} pending")
+    if not c.complete:
+        tiles_line += " <b>(partial analysis)</b>"
+    method_rows: list[tuple[str, Flowable | str]] = [
+        ("Model", _markup(m.model_id)),
+        ("Weights SHA-256", Paragraph(_markup(m.weights_sha256 or "unknown"), st["mono"])),
+        ("Classes", _markup(", ".join(m.class_names))),
+        *_tiles_rows(data),
+        ("Tissue threshold", f"{m.tissue_threshold:g} (least tissue fraction of a tile to be classified)"),
+        ("Quality control", ("on: tiles of glass or background, pen ink, out of focus or dark artefacts are not "
+                             "classified" + (" (" + ", ".join(f"{n} {name}" for name, n in c.qc_by_reason if n) + ")"
+                                             if c.tiles_qc else "; none was found"))
+                            if m.qc else "off: every tissue tile was classified"),
+        ("Test-time augmentation", "on: the mean of the 8 flips and 90° rotations of each tile" if m.tta else "off"),
+        ("Calibration", (f"temperature {m.temperature:.3g} (logits divided by it)"
+                         + (f", from {_markup(m.calibration)}" if m.calibration else ""))
+                        if not math.isclose(m.temperature, 1.0) else "none: the model's own probabilities"),
+        ("Uncertainty", f"the model is unsure on {c.unsure_percent:.1f}% of the analysed tissue "
+                        f"(its top two classes within {c.margin_threshold:.2f})"),
+        ("Region of interest", _markup(m.roi_path) if m.roi_path else "whole slide"),
+        ("Tiles analysed", tiles_line),
+        ("Software", f"Chaoyang Desktop {_markup(m.analysis_software_version)} (analysis), "
+                     f"{_markup(m.report_software_version)} (report)"),
+    ]
+    return [
+        Paragraph("Slide", st["h1"]),
+        _kv_table(slide_rows, st),
+        Paragraph("Method", st["h1"]),
+        _kv_table(method_rows, st),
+    ]
+
+
+def _charts_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    """The composition as bars and the per-class confidence histograms."""
+    out: list[Flowable] = [
+        CondPageBreak(70 * mm),
+        Paragraph("Composition and confidence", st["h1"]),
         composition_chart(data, _FRAME_W),
     ]
     # Histograms two per row.
@@ -654,7 +775,10 @@ def _annotations_section(data: ReportData, st: dict[str, ParagraphStyle]) -> lis
 
 def _tile_cell(tile: GalleryTile, st: dict[str, ParagraphStyle], img_side: float, with_images: bool) -> list[Flowable]:
     x, y, w, h = tile.l0_rect
-    lines = [f"x {_thousands(x)}, y {_thousands(y)}", f"{_thousands(w)} × {_thousands(h)} px (level 0)"]
+    size = f"{_thousands(w)} × {_thousands(h)} px (level 0)"
+    if tile.clipped:
+        size += ", clipped by the slide's edge"
+    lines = [f"x {_thousands(x)}, y {_thousands(y)}", size]
     probs = []
     for name, p in tile.probabilities:
         text = f"{_markup(name)} {format_probability(p)}"
@@ -704,8 +828,11 @@ def _gallery_heading(gallery: Gallery, st: dict[str, ParagraphStyle]) -> Flowabl
 
 
 def _gallery_section(data: ReportData, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    intro = ("Positions are level-0 pixels (top-left corner x, y; width × height), as in tiles.csv and "
-             "QuPath. Probabilities are the model's for each class; the top class is in bold.")
+    m = data.method
+    intro = (f"Each tile is {format_um(m.tile_um_set)} µm square ({_thousands(m.l0_tile)} px at level 0). Positions "
+             "are level-0 pixels (top-left corner x, y; width × height), as in tiles.csv and QuPath. Probabilities "
+             "are the model's for each class; the top class is in bold. A tile clipped by the slide's edge is shown "
+             "with its own shape on grey, not stretched.")
     if not data.tile_images:
         intro += " Tile pictures are omitted because the slide file was not available."
     out: list[Flowable] = [PageBreak(), Paragraph("Tile galleries", st["h1"]), Paragraph(_markup(intro), st["small"])]
@@ -736,21 +863,22 @@ def render_report(data: ReportData, target: str | os.PathLike[str] | io.Buffered
         subject=f"Tile classification of {data.header.file_name}. {data.statement}",
         creator=f"Chaoyang Desktop {data.method.report_software_version}",
         keywords=["pathology", "H&E", "colon", *data.method.class_names],
-        # Same input, same bytes: no timestamps or random ids in the file.
+        # Same data, same bytes: no random ids; the dates are the report's own time (the canvas).
         invariant=True,
     )
     frame = Frame(_MARGIN_X, _MARGIN_BOTTOM, _FRAME_W, _FRAME_H, id="body", leftPadding=0, rightPadding=0,
                   topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])
     story: list[Flowable] = []
-    story += _header_section(data, st)
+    story += _first_page(data, st)
     story.append(PageBreak())
-    story += _overview_section(data, st)
-    story += _composition_section(data, st)
+    story += _details_section(data, st)
+    story += _charts_section(data, st)
     if data.annotations:
         story += _annotations_section(data, st)
     story += _gallery_section(data, st)
-    maker = partial(_NumberedCanvas, footer_left=_plain(data.statement), footer_mid=_plain(data.header.file_name))
+    maker = partial(_NumberedCanvas, footer_left=_plain(data.statement), footer_mid=_plain(data.header.file_name),
+                    created=data.header.report_time)
     doc.build(story, canvasmaker=maker)
 
 

@@ -72,6 +72,43 @@ def format_probability(p: float | None) -> str:
     return "\u2013" if p is None or not math.isfinite(p) else f"{p:.3f}"
 
 
+def format_um(um: float) -> str:
+    """A length in µm (or a pixel size in µm/px) as the report prints it: 3 significant digits,
+    whole micrometres from 100 up (``63.9``, ``256``, ``1024``, ``0.166``), no exponent."""
+    if not math.isfinite(um):
+        return "\u2013"
+    if um == 0:
+        return "0"
+    decimals = max(0, 2 - math.floor(math.log10(abs(um))))
+    text = f"{um:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def set_um(actual_um: float, step_um: float) -> float:
+    """The value most likely set for a length the grid rounded to whole pixels.
+
+    The analysis records what it measured: a 64 µm tile at 0.499 µm/px is 128 px, recorded as
+    63.872 µm. Every setting within half a pixel step (``step_um / 2``) of that gives the same
+    tiles, so the report states the roundest of them (fewest significant digits, to 0.1 µm at
+    the finest): 64 µm here, 256 µm for 255.987 µm. When no tenth of a micrometre lies that close
+    (sub-0.1 µm pixels), ``actual_um`` to 3 significant digits.
+
+    Args:
+        actual_um: The recorded length (pixels times µm/px).
+        step_um: What one more pixel of the setting's rounding adds to it (the tile side changes
+            by ``k`` level-0 pixels per stride pixel: ``k * mpp``).
+    """
+    if not (math.isfinite(actual_um) and actual_um > 0):
+        return actual_um
+    half = abs(step_um) / 2 * (1 + 1e-9)
+    for exponent in range(math.floor(math.log10(actual_um)) + 1, -2, -1):
+        step = 10.0**exponent
+        candidate = round(round(actual_um / step) * step, 1)
+        if candidate > 0 and abs(candidate - actual_um) <= half:
+            return float(candidate)
+    return float(f"{actual_um:.3g}")
+
+
 # ----- options and data ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReportOptions:
@@ -85,7 +122,8 @@ class ReportOptions:
         overlay_alpha: Opacity of the class colours over the overview.
         histogram_bins: Bins of each per-class confidence histogram.
         title: The report's title.
-        report_date: When the report is made; None means now (tests pass a fixed one).
+        report_date: When the report is made; None means now (tests pass a fixed one). It is
+            printed as "Report made" and is the PDF's creation date.
     """
 
     top_per_class: int = 4
@@ -125,6 +163,9 @@ class HeaderFacts:
     objective_power: float | None
     analysis_date: str
     report_date: str
+    #: When the report was made (time-zone aware, whole seconds): ``report_date`` is it, printed,
+    #: and the PDF's creation date is it too.
+    report_time: datetime
     #: The domain check, as a sentence: passed, or the findings that were overridden.
     input_check: str = "not recorded (analysed before this version checked its input)"
     #: True when the slide was analysed although the check found it outside the model's domain.
@@ -133,19 +174,41 @@ class HeaderFacts:
 
 @dataclass(frozen=True)
 class MethodFacts:
-    """How the result was made: model, preprocessing, tiling, filtering, software."""
+    """How the result was made: model, preprocessing, tiling, filtering, software.
+
+    The tile geometry is the analysis's own (its grid and provenance), not the model's defaults:
+    a tile is ``l0_tile`` level-0 pixels square (``tile_um`` µm measured, ``tile_um_set`` as
+    set), read as ``lv_tile`` pixels from pyramid ``level`` and resized through ``resize_px`` to
+    the ``input_size`` px network input.
+    """
 
     model_id: str
     weights_sha256: str
     class_names: tuple[str, ...]
     channel_order: str
     resize: str
+    #: Pixels across the model's training patch (a property of the model, not of these tiles).
     tile_px: int
     input_size: int
+    #: Tile side and stride as recorded: whole level-0 pixels times µm/px (e.g. 63.872).
     tile_um: float
     stride_um: float
+    #: The same as set (see :func:`set_um`): 64, not 63.872. The report prints these.
+    tile_um_set: float
+    stride_um_set: float
+    #: Level-0 µm/px, tile side and stride in level-0 pixels, and the tile side in strides.
+    mpp: float
+    l0_tile: int
+    l0_stride: int
+    k: int
     level: int
     lv_downsample: float
+    #: Tile side in pixels of the read level (what is read for each tile).
+    lv_tile: int
+    #: The sizes a tile goes through from the read to the network: ``(lv_tile, input_size)``,
+    #: ``(lv_tile, tile_px, input_size)`` when a much finer read is first reduced to the
+    #: training patch size, or ``(lv_tile,)`` when it is read at the input size.
+    resize_px: tuple[int, ...]
     tissue_threshold: float
     roi_path: str | None
     analysis_software_version: str
@@ -155,6 +218,9 @@ class MethodFacts:
     tta: bool = False
     temperature: float = 1.0
     calibration: str | None = None
+    #: The model's training resolution (level-0 µm/px of its ``tile_px`` patches), as the domain
+    #: check recorded it; None for results analysed before the check.
+    model_mpp: float | None = None
 
 
 @dataclass(frozen=True)
@@ -234,10 +300,14 @@ class GalleryTile:
     label: str
     confidence: float
     probabilities: tuple[tuple[str, float], ...]
+    #: RGB (H, W, 3) at most ``gallery_px`` on its longest side, with the shape of ``l0_rect``
+    #: (an edge tile clipped by the slide keeps its aspect ratio; it is never stretched).
     image: np.ndarray | None = None
     #: Top-1 minus top-2 probability and normalised entropy of the tile.
     margin: float | None = None
     entropy: float | None = None
+    #: True when the slide's edge clips the tile (``l0_rect`` is narrower or lower than a tile).
+    clipped: bool = False
 
 
 @dataclass(frozen=True)
@@ -315,6 +385,11 @@ def as_tile_reader(source: TileSource | None, max_px: int = 256) -> TileReader |
 
 
 def _fit(rgb: np.ndarray, max_px: int) -> np.ndarray:
+    """``rgb`` scaled down to at most ``max_px`` on its longest side, keeping its aspect ratio.
+
+    A tile clipped by the slide's edge (128 x 23 px) stays a strip (256 x 46 px at most); it is
+    never stretched to a square. Renderers letterbox it in a square cell.
+    """
     arr = np.asarray(rgb)
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] < 3 or 0 in arr.shape[:2]:
         raise ValueError(f"A tile must be a uint8 (H, W, 3) RGB array (got {arr.dtype} {arr.shape}).")
@@ -349,6 +424,7 @@ def _gallery_tile(result: AnalysisResult, i: int, rects: np.ndarray, reader: Til
         image=image,
         margin=float(margin_of(probs[None])[0]),
         entropy=float(entropy_of(probs[None])[0]),
+        clipped=min(w, h) < result.grid.l0_tile,
     )
 
 
@@ -423,6 +499,30 @@ def saved_roi(result: AnalysisResult) -> tuple[Roi | None, str | None]:
 
 
 # ----- the builder -----------------------------------------------------------------------------------
+#: Reads this much larger than the training patch are reduced to it before the final resize
+#: (``chaoyang_desktop.core.model.preprocess``, which imports torch and so is not imported here).
+_PREREDUCE_RATIO = 1.05
+
+
+def resize_steps(lv_tile: int, tile_px: int, input_size: int, resize: str) -> tuple[int, ...]:
+    """The sizes a tile read at ``lv_tile`` px goes through to the network input, as the
+    preprocessing does it: straight to ``input_size``, or first down to the ``tile_px`` training
+    patch when the read is much finer (not with the ``antialias`` method)."""
+    if lv_tile == input_size:
+        return (lv_tile,)
+    if resize != "antialias" and lv_tile > tile_px * _PREREDUCE_RATIO and tile_px != input_size:
+        return (lv_tile, tile_px, input_size)
+    return (lv_tile, input_size)
+
+
+def _report_time(when: datetime | None) -> datetime:
+    """The report's time, time-zone aware and to the second (a naive time is taken as local)."""
+    when = when or datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        when = when.astimezone()
+    return when.replace(microsecond=0)
+
+
 def _iso_to_display(iso: str) -> str:
     try:
         when = datetime.fromisoformat(iso)
@@ -446,6 +546,14 @@ def _input_check_facts(check: dict[str, Any] | None) -> dict[str, Any]:
     if check.get("overridden"):
         return {"input_check": f"ANALYSED ANYWAY, although: {findings}", "input_overridden": True}
     return {"input_check": f"out of the model's domain: {findings}"}
+
+
+def _model_mpp(check: dict[str, Any] | None) -> float | None:
+    try:
+        value = float((check or {})["measurements"]["model_mpp"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def composition_from_summary(summary: dict[str, Any]) -> Composition:
@@ -529,7 +637,7 @@ def build_report_data(
     all_notes: list[str] = list(notes)
     summary = result.summary()
     composition = composition_from_summary(summary)
-    report_date = opts.report_date or datetime.now(timezone.utc)
+    report_time = _report_time(opts.report_date)
 
     header = HeaderFacts(
         file_name=PureWindowsPath(p.slide_path).name,
@@ -542,9 +650,12 @@ def build_report_data(
         mpp_assumed=p.mpp_assumed,
         objective_power=p.objective_power,
         analysis_date=_iso_to_display(p.created),
-        report_date=_iso_to_display(report_date.isoformat()),
+        report_date=_iso_to_display(report_time.isoformat()),
+        report_time=report_time,
         **_input_check_facts(p.domain_check),
     )
+    grid = result.grid
+    tile_um_set = set_um(p.tile_um, grid.k * p.mpp)
     method = MethodFacts(
         model_id=p.model_id,
         weights_sha256=p.weights_sha256,
@@ -555,8 +666,16 @@ def build_report_data(
         input_size=p.input_size,
         tile_um=p.tile_um,
         stride_um=p.stride_um,
-        level=result.grid.level,
-        lv_downsample=result.grid.lv_downsample,
+        tile_um_set=tile_um_set,
+        stride_um_set=tile_um_set / grid.k,
+        mpp=p.mpp,
+        l0_tile=grid.l0_tile,
+        l0_stride=grid.l0_stride,
+        k=grid.k,
+        level=grid.level,
+        lv_downsample=grid.lv_downsample,
+        lv_tile=grid.lv_tile,
+        resize_px=resize_steps(grid.lv_tile, p.tile_px, p.input_size, p.resize),
         tissue_threshold=p.tissue_threshold,
         roi_path=p.roi_path,
         analysis_software_version=p.software_version,
@@ -565,6 +684,7 @@ def build_report_data(
         tta=p.tta,
         temperature=p.temperature,
         calibration=p.calibration,
+        model_mpp=_model_mpp(p.domain_check),
     )
 
     if not composition.complete:

@@ -61,6 +61,8 @@ WORKERS_RANGE = (1, 64)
 MIN_L0_TILE_PX = 32
 #: More tiles than this on one slide is a wrong pixel size or tile size, not a slide.
 MAX_TILES = 2_000_000
+#: Share of a tile that must lie inside the slide for it to be classified (edge tiles are clipped).
+MIN_INSIDE_SLIDE = 0.5
 
 
 def _check_um(name: str, value: float | None) -> None:
@@ -184,6 +186,10 @@ def plan_analysis(slide: Slide, profile: ModelProfile, settings: AnalysisSetting
         keep = np.ones(len(t_col), dtype=bool)
     if l0_w < grid.l0_tile or l0_h < grid.l0_tile:
         keep[:] = False  # a clipped partial tile is not a tile the model can judge
+    # A tile mostly beyond the slide's edge reaches the model as a strip of tissue in white
+    # padding (a 128 x 23 px strip is 82 % padding): not a patch like those it was trained on.
+    rects = grid.tile_rects(t_col, t_row)
+    keep &= rects[:, 2] * rects[:, 3] >= MIN_INSIDE_SLIDE * grid.l0_tile * grid.l0_tile
     provenance = Provenance(
         slide_path=str(slide.path),
         slide_fingerprint=slide.fingerprint(),
