@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.model.profile import NOMINAL_TILE_PX, NOMINAL_TILE_UM, default_colors
@@ -155,6 +155,7 @@ class MainWindow(QMainWindow):
         self.session: SlideSession | None = None
         self.profile: ModelProfile | None = None
         self._device_info: DeviceInfo | None = None
+        self.display_adjust_dialog: QDialog | None = None
         #: The open slide's analysis and preview jobs (they follow the session).
         self.analysis = SlideAnalysis(self.host, self)
         self._pending_after_model: str | None = None
@@ -983,6 +984,17 @@ class MainWindow(QMainWindow):
         dialog.accepted.connect(self._settings_applied)
         self.settings_dialog = dialog
         dialog.open()
+
+    def show_display_adjust(self) -> None:
+        """Brightness, contrast and gamma of the slide layer (non-modal, as in QuPath)."""
+        from chaoyang_desktop.gui.display_adjust import DisplayAdjustDialog
+
+        if self.display_adjust_dialog is None:
+            dialog = DisplayAdjustDialog(self.slide_view.display_adjustment, self)
+            dialog.adjustment_changed.connect(self.slide_view.set_display_adjustment)
+            self.display_adjust_dialog = dialog
+        self.display_adjust_dialog.show()
+        self.display_adjust_dialog.raise_()
 
     def use_calibration(self, path: str) -> None:
         """Calibrate the next analyses with this temperature file (from the evaluation's fit)."""

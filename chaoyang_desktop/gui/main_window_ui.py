@@ -26,8 +26,10 @@ from PySide6.QtWidgets import (
 from chaoyang_desktop.gui.actions import make_action
 from chaoyang_desktop.gui.analyses_panel import AnalysesPanel
 from chaoyang_desktop.gui.annotations_panel import AnnotationsPanel
+from chaoyang_desktop.gui.associated_images import close_associated_images, show_associated_image
 from chaoyang_desktop.gui.confirm_banner import ConfirmBanner
 from chaoyang_desktop.gui.gallery import PatchGallery
+from chaoyang_desktop.gui.help_dialogs import show_shortcuts, show_user_guide
 from chaoyang_desktop.gui.inspector import Inspector
 from chaoyang_desktop.gui.job_status import DeviceLabel, JobProgress
 from chaoyang_desktop.gui.overlay_panel import OverlayPanel
@@ -35,12 +37,18 @@ from chaoyang_desktop.gui.properties_panel import PropertiesPanel
 from chaoyang_desktop.gui.slide_list import SlideList
 from chaoyang_desktop.gui.slide_view import SlideView
 from chaoyang_desktop.gui.summary_panel import SummaryPanel
+from chaoyang_desktop.gui.view_state import (
+    MAGNIFICATION_PRESETS,
+    MAX_DIGITAL_ZOOM,
+    magnification_reachable,
+    magnification_scale,
+    native_magnification,
+)
 from chaoyang_desktop.gui.welcome import WelcomePage
 
 if TYPE_CHECKING:
     from chaoyang_desktop.gui.annotation_controller import AnnotationController
     from chaoyang_desktop.gui.main_window import MainWindow
-
 
 
 def sample_slide() -> Path | None:
@@ -139,7 +147,8 @@ def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
     w.act_close = a("&Close", w.close_current, QKeySequence.StandardKey.Close)
     w.act_quit = a("&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.act_fit = a("&Fit to Window", w.slide_view.fit, ["F", "Ctrl+0"], tip="Show the whole slide (F)")
-    w.act_one = a("&1:1 (Full Resolution)", w.slide_view.one_to_one, ["1", "Ctrl+1"],
+    # Ctrl+1 is the first magnification preset (Ctrl+1..6), so 1:1 keeps the plain 1 key.
+    w.act_one = a("&1:1 (Full Resolution)", w.slide_view.one_to_one, "1",
                      tip="One screen pixel per slide pixel (1)")
     w.act_zoom_in = a("Zoom &In", w.slide_view.zoom_in, ["+", "=", QKeySequence.StandardKey.ZoomIn],
                          tip="Zoom in (+)")
@@ -149,7 +158,19 @@ def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
                          checkable=True, tip="Show or hide the heatmap (H)")
     w.act_heatmap.setChecked(True)
     w.act_minimap = a("&Minimap", w._set_minimap, "M", checkable=True, tip="Overview of the slide (M)")
+    w.act_display_adjust = a("&Brightness && Contrast\u2026", w.show_display_adjust, "Shift+C",
+                             tip="Brightness, contrast and gamma of the slide on screen (the analysis is unchanged)")
     w.act_minimap.setChecked(True)
+    # As on a microscope's nosepiece; Ctrl+digit, because a plain digit would also fire while a
+    # combo box or list has the focus (line edits and spin boxes keep their digits either way).
+    w.act_magnifications = {}
+    for i, mag in enumerate(MAGNIFICATION_PRESETS, start=1):
+        w.act_magnifications[mag] = a(f"{mag:g}\u00d7", lambda _=False, m=mag: go_to_magnification(w, m),
+                                      f"Ctrl+{i}", tip=f"Show the slide as a {mag:g}\u00d7 objective would (Ctrl+{i})")
+    w.act_label_image = a("&Label Image", lambda: show_associated_image(w, w.slide, "label"),
+                          tip="The slide's label, as the scanner photographed it")
+    w.act_macro_image = a("M&acro Image", lambda: show_associated_image(w, w.slide, "macro"),
+                          tip="The scanner's overview photograph of the whole glass slide")
     w.act_analyze = a("&Analyze", lambda: w.analyze(), "Ctrl+R",
                          tip="Classify the tissue of the slide, or of the region drawn (Ctrl+R)")
     w.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: w.run_analysis(fresh=True),
@@ -166,6 +187,10 @@ def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
     w.act_sample.setEnabled(sample_slide() is not None)
     w.act_about = a("&About Chaoyang Desktop", w.show_about)
     w.act_logs = a("Open &Log Folder", w.open_log_folder)
+    w.act_user_guide = a("&User Guide", lambda: show_user_guide(w), QKeySequence.StandardKey.HelpContents,
+                         tip="Opening, analysing, overlays, annotations, exports and evaluation, in short")
+    w.act_shortcuts = a("&Keyboard Shortcuts", lambda: show_shortcuts(w), "Ctrl+/",
+                        tip="Every command that has keys (Ctrl+/)")
     w.act_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
     w.act_about.setMenuRole(QAction.MenuRole.AboutRole)
     w.act_quit.setMenuRole(QAction.MenuRole.QuitRole)
@@ -199,9 +224,16 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     m = mb.addMenu("&View")
     for act in (w.act_fit, w.act_one, w.act_zoom_in, w.act_zoom_out):
         m.addAction(act)
+    w.magnification_menu = m.addMenu("Ma&gnification")
+    for act in w.act_magnifications.values():
+        w.magnification_menu.addAction(act)
     m.addSeparator()
     m.addAction(w.act_heatmap)
     m.addAction(w.act_minimap)
+    m.addAction(w.act_display_adjust)
+    m.addSeparator()
+    m.addAction(w.act_label_image)
+    m.addAction(w.act_macro_image)
     m.addSeparator()
     for dock in (w.overlay_dock, w.summary_dock, w.inspector_dock, w.properties_dock,
                  w.analyses_dock, w.annotations_dock, w.slides_dock):
@@ -222,6 +254,9 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     m.addAction(w.act_settings)
     m.addAction(w.act_model)
     m = mb.addMenu("&Help")
+    m.addAction(w.act_user_guide)
+    m.addAction(w.act_shortcuts)
+    m.addSeparator()
     m.addAction(w.act_sample)
     m.addSeparator()
     m.addAction(w.act_about)
@@ -243,6 +278,7 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     for act in ctl.tool_actions.values():
         tb.addAction(act)
     w.toolbar = tb
+    connect_viewing_tools(w)
 
 
 def build_status_bar(w: MainWindow) -> None:
@@ -256,3 +292,63 @@ def build_status_bar(w: MainWindow) -> None:
     sb.addPermanentWidget(w.cursor_label)
     sb.addPermanentWidget(w.progress)
     sb.addPermanentWidget(w.device_label)
+
+
+# ----- the viewing tools: magnification presets, label and macro, image type ---------------------------
+def connect_viewing_tools(w: MainWindow) -> None:
+    """Keep the viewing tools in step with the open slide and its analysis plans.
+
+    They follow signals the window has anyway (a slide opened; the page changed, as when the slide
+    closes or the gallery opens; a plan arrived), so the window needs no code of its own for them.
+    """
+    w.slide_opened.connect(lambda _path: update_viewing_actions(w))
+    w.stack.currentChanged.connect(lambda _page: update_viewing_actions(w))
+    w.analysis.preview_ready.connect(w.properties_panel.show_plan)
+    w.analysis.run_planned.connect(w.properties_panel.show_plan)
+    update_viewing_actions(w)
+
+
+def update_viewing_actions(w: MainWindow) -> None:
+    """Enable what the open slide has: its label and macro images, and the magnifications it reaches."""
+    slide = w.slide
+    names = slide.associated_image_names if slide is not None else ()
+    w.act_label_image.setEnabled("label" in names)
+    w.act_macro_image.setEnabled("macro" in names)
+    native, estimated = native_magnification(slide.objective_power, slide.mpp) if slide is not None else (None, True)
+    w.magnification_menu.setEnabled(native is not None)
+    for i, (mag, act) in enumerate(w.act_magnifications.items(), start=1):
+        act.setEnabled(magnification_reachable(mag, native))
+        if native is None:
+            tip = "The slide gives neither its objective nor its pixel size."
+        elif act.isEnabled():
+            tip = f"Show the slide as a {mag:g}\u00d7 objective would (Ctrl+{i})"
+        else:
+            approx = "\u2248 " if estimated else ""
+            tip = (f"Beyond {MAX_DIGITAL_ZOOM:g}\u00d7 the scan's {approx}{native:.3g}\u00d7: "
+                   "enlarging further shows no more detail.")
+        act.setToolTip(tip)
+        act.setStatusTip(tip)
+    close_associated_images(w, str(slide.path) if slide is not None else None)
+
+
+def go_to_magnification(w: MainWindow, magnification: float) -> None:
+    """Zoom the view, about its centre, to ``magnification`` relative to the scan's objective or pixel size."""
+    slide = w.slide
+    if slide is None:
+        return
+    native, estimated = native_magnification(slide.objective_power, slide.mpp)
+    if native is None or not magnification_reachable(magnification, native):
+        return
+    state = w.slide_view.state
+    state.set_scale(magnification_scale(magnification, native))
+    shown = native * state.scale
+    if estimated:
+        basis = (f"estimated from the pixel size, {slide.mpp:.3g} \u00b5m/px"
+                 f"{' (assumed)' if slide.mpp_assumed else ''}, as 0.5 \u00b5m/px is 20\u00d7")
+    else:
+        basis = f"the scan's objective is {native:g}\u00d7"
+    if abs(shown - magnification) > 0.01 * magnification:
+        what = f"{shown:.3g}\u00d7, as far out as the view goes"
+    else:
+        what = f"{magnification:g}\u00d7" + (" (digital zoom)" if state.scale > 1.0 + 1e-9 else "")
+    w.statusBar().showMessage(f"Magnification {what}; {basis}.", 8000)

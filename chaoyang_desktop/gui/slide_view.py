@@ -37,6 +37,7 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from chaoyang_desktop.core.slide.tiling import GridSpec, choose_level
 from chaoyang_desktop.gui.annotation_tools import MODE_PAN, MODE_POLYGON, AnnotationTools
+from chaoyang_desktop.gui.display_adjust import DisplayAdjustment, apply_lut
 from chaoyang_desktop.gui.minimap import Minimap
 from chaoyang_desktop.gui.overlay import HeatmapLayer, rgba_to_qimage
 from chaoyang_desktop.gui.scale_bar import ScaleBar
@@ -105,6 +106,7 @@ class SlideView(QWidget):
         self._slide: Slide | None = None
         self._thumb: QImage | None = None
         self._thumb_array: np.ndarray | None = None
+        self.display_adjustment = DisplayAdjustment()
         self._layer: HeatmapLayer | None = None
         self._preview: PlanPreview | None = None
         self._preview_image: QImage | None = None
@@ -284,11 +286,20 @@ class SlideView(QWidget):
     def _on_tile_ready(self, key: TileKey) -> None:
         self.update()
 
+    def set_display_adjustment(self, adjustment: DisplayAdjustment) -> None:
+        """Brightness/contrast/gamma of the slide layer (display only; the analysis reads raw pixels)."""
+        self.display_adjustment = adjustment
+        lut = adjustment.lut()
+        self.loader.set_display_lut(lut)
+        if self._thumb_array is not None:
+            self._thumb = rgb_to_qimage(apply_lut(self._thumb_array, lut))
+        self.update()
+
     def _on_thumbnail(self, token: int, rgb: np.ndarray) -> None:
         if token != self.loader.token:
             return
         self._thumb_array = rgb
-        self._thumb = rgb_to_qimage(rgb)
+        self._thumb = rgb_to_qimage(apply_lut(rgb, self.display_adjustment.lut()))
         self.minimap.set_thumbnail(self._thumb)
         self._place_children()
         self._request_tiles()

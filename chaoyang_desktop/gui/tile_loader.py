@@ -93,6 +93,8 @@ class TileLoader(QObject):
         self._cache_limit = int(cache_bytes)
         self._next_region = 0
         self.tiles_read = 0  # for tests and diagnostics
+        #: Brightness/contrast/gamma table applied to display tiles (never to regions or thumbnails).
+        self._lut: np.ndarray | None = None
 
     # ----- slide ---------------------------------------------------------------------------------
     @property
@@ -114,6 +116,15 @@ class TileLoader(QObject):
         self._cache_bytes = 0
         self._generation += 1
         return self._token
+
+    def set_display_lut(self, lut: np.ndarray | None) -> None:
+        """Apply ``lut`` to the display tiles from now on; the cached ones are read again."""
+        self._lut = lut
+        self._in_flight.clear()
+        self._failed.clear()
+        self._cache.clear()
+        self._cache_bytes = 0
+        self._generation += 1
 
     # ----- display tiles ----------------------------------------------------------------------------
     def tile_rect_l0(self, key: TileKey) -> tuple[float, float, float, float] | None:
@@ -162,6 +173,7 @@ class TileLoader(QObject):
         h = min(TILE, lv_h - key.ty * TILE)
         l0_x, l0_y = round(rect[0]), round(rect[1])
         signals = self._signals
+        lut = self._lut
 
         def work() -> None:
             # Skip reads for a view the user already left (the GUI thread swaps these atomically).
@@ -170,6 +182,8 @@ class TileLoader(QObject):
                 return
             try:
                 rgb = slide.read_region(l0_x, l0_y, key.level, w, h)
+                if lut is not None:
+                    rgb = lut[rgb]
             except Exception as exc:  # reported, and the tile is drawn as missing
                 signals.tile_done.emit(key, gen, None, f"{type(exc).__name__}: {exc}")
                 return
@@ -180,6 +194,8 @@ class TileLoader(QObject):
     def _on_tile_done(self, key: TileKey, gen: int, rgb: np.ndarray | None, error: str) -> None:
         if key.token != self._token:
             return
+        if gen != self._generation and rgb is not None and key not in self._in_flight:
+            return  # read before the display table changed: another read of it is coming
         self._in_flight.discard(key)
         if rgb is not None:
             self.tiles_read += 1

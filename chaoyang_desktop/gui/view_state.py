@@ -19,6 +19,38 @@ MIN_FIT_FRACTION = 0.25
 #: Zoom factor of one wheel notch or one +/- key press.
 ZOOM_STEP = 1.25
 
+#: The microscope magnifications View > Magnification offers, as on a microscope's nosepiece.
+MAGNIFICATION_PRESETS: tuple[float, ...] = (1.25, 2.5, 5.0, 10.0, 20.0, 40.0)
+#: How far a preset may enlarge beyond the scan's own resolution (digital zoom), as viewers allow.
+MAX_DIGITAL_ZOOM = 2.0
+#: Leeway on that limit: a "20x" scanner at 0.51 um/px still offers 40x.
+_DIGITAL_ZOOM_LEEWAY = 1.05
+#: Micrometres per pixel that make 1x when a slide gives no objective: 0.5 um/px is 20x, 0.25 is 40x
+#: (the scale bar's estimate uses the same rule).
+UM_PER_PX_AT_1X = 10.0
+
+
+def native_magnification(objective_power: float | None, mpp: float | None) -> tuple[float | None, bool]:
+    """``(magnification of level 0 at 1:1, estimated)``: the scan's objective, else from the pixel size.
+
+    ``(None, True)`` when the slide gives neither.
+    """
+    if objective_power:
+        return float(objective_power), False
+    if mpp:
+        return UM_PER_PX_AT_1X / mpp, True
+    return None, True
+
+
+def magnification_scale(magnification: float, native: float) -> float:
+    """Screen pixels per level-0 pixel that show the slide at ``magnification``."""
+    return magnification / native
+
+
+def magnification_reachable(magnification: float, native: float | None) -> bool:
+    """Whether a preset is within :data:`MAX_DIGITAL_ZOOM` of the scan's native magnification."""
+    return native is not None and magnification_scale(magnification, native) <= MAX_DIGITAL_ZOOM * _DIGITAL_ZOOM_LEEWAY
+
 
 class ViewState(QObject):
     """Centre (level-0 pixels) and zoom of the slide view, plus the sizes it depends on."""

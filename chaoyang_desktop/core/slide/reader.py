@@ -289,6 +289,26 @@ class Slide(abc.ABC):
                     log.warning("%s", exc)
         return out
 
+    # -- associated images (label, macro, the scanner's thumbnail) ---------------------------
+
+    @property
+    def associated_image_names(self) -> tuple[str, ...]:
+        """Names of the pictures stored beside the pyramid (``"label"``, ``"macro"``, ``"thumbnail"``...).
+
+        Listing them reads no pixels. Plain images have none.
+        """
+        return ()
+
+    def read_associated_image(self, name: str) -> np.ndarray:
+        """One associated image as RGB ``uint8`` (transparent pixels over white), read now.
+
+        Raises:
+            KeyError: The slide has no associated image of that name.
+            ImageDecodeError: Its data cannot be decoded.
+            ValueError: The slide is closed.
+        """
+        raise KeyError(f"{self.path.name} has no associated image {name!r}.")
+
     def l0_per_px(self, thumb: np.ndarray) -> tuple[float, float]:
         """Level-0 pixels per pixel of ``thumb`` (an image of the whole slide), as ``(x, y)``."""
         return self.dimensions[0] / thumb.shape[1], self.dimensions[1] / thumb.shape[0]
@@ -374,6 +394,8 @@ class _OpenSlideSlide(Slide):
             assumed_mpp=None,
             objective_power=_positive_float(props.get(openslide.PROPERTY_NAME_OBJECTIVE_POWER)),
         )
+        # The names only: openslide-python's mapping reads an image's pixels when it is looked up.
+        self._associated_names: tuple[str, ...] = tuple(osr.associated_images.keys())
         self._lock = threading.Lock()
         self._current: _Handle | None = _Handle(osr)
         self._tiles = _TiffTiles.open(path, self.level_dimensions) if vendor_id in _TIFF_TILE_VENDORS else None
@@ -433,6 +455,25 @@ class _OpenSlideSlide(Slide):
             ) from exc
         finally:
             private.close()
+
+    @property
+    def associated_image_names(self) -> tuple[str, ...]:
+        return self._associated_names
+
+    def read_associated_image(self, name: str) -> np.ndarray:
+        if name not in self._associated_names:
+            raise KeyError(f"{self.path.name} has no associated image {name!r}; it has "
+                           f"{', '.join(self._associated_names) or 'none'}.")
+        handle = self._acquire()
+        try:
+            return _rgb_over_white(handle.osr.associated_images[name])
+        except openslide.OpenSlideError as exc:
+            error = exc
+        finally:
+            self._release(handle)
+        self._renew(handle)  # a handle in OpenSlide's error state would fail every later read
+        raise ImageDecodeError(f"Cannot decode the {name} image of {self.path.name}: {error}. "
+                               "The slide itself may still be readable.") from error
 
     def close(self) -> None:
         with self._lock:
