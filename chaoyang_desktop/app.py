@@ -238,7 +238,18 @@ def run_view(args: argparse.Namespace) -> int:
     setup_logging()
     app = make_application()
     _install_qt_message_handler()
-    settings = AppSettings(user_settings())
+    if args.screenshot is None:
+        settings = AppSettings(user_settings())
+    else:
+        # A scripted view depends on its command line only, never on what the app last saved
+        # (a 64 um tile size or a 60 % minimum confidence there changed screenshots; issue 15).
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        scratch = tempfile.TemporaryDirectory(prefix="chaoyang-view-")
+        settings = AppSettings(QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.Format.IniFormat))
+        settings.scratch = scratch  # type: ignore[attr-defined]  # removed with the settings
     stored = settings.model_request(args.model)
     request = ModelRequest(spec=args.model or stored.spec, device=args.device, precision=args.precision,
                            batch_size=args.batch_size, threads=args.threads,

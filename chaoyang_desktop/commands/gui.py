@@ -31,7 +31,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("path", metavar="PATH")
     p.add_argument("--analyze", action="store_true", help="run the analysis once the slide is open")
     p.add_argument("--screenshot", default=None, metavar="FILE.png",
-                   help="save a PNG of the main window once the analysis (if any) has finished and the view is painted, then exit")
+                   help="save a PNG of the main window once the analysis (if any) has finished and the view is painted, "
+                        "then exit. A screenshot run uses the defaults and this command line only, never the app's "
+                        "saved settings")
     p.add_argument("--mpp", type=float, default=None, help="pixel size in um/px, overriding the file's metadata")
     p.add_argument("--tissue-threshold", type=float, default=None, metavar="F")
     p.add_argument("--tile-um", type=float, default=None)

@@ -11,7 +11,7 @@ import html
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from chaoyang_desktop.core.analysis.results import TILE_DONE, TILE_QC
 from chaoyang_desktop.core.slide.tile_qc import count_by_reason
@@ -46,7 +46,14 @@ class ConfirmBanner(QFrame):
         self.fast_button = QPushButton("Use Fast CPU Mode")
         self.fast_button.setToolTip(FAST_MODE_TIP)
         self.fast_button.hide()
+        # Overlap presets: 50 % halves the stride, four times the tiles, and a smoother heatmap.
+        self.overlap_combo = QComboBox()
+        self.overlap_combo.addItem("No overlap", 0.0)
+        self.overlap_combo.addItem("50 % overlap", 0.5)
+        self.overlap_combo.setToolTip("Tiles overlapping by half are averaged per heatmap cell: a finer, smoother "
+                                      "map for four times the tiles (and the time).")
         row.addWidget(self.label, 1)
+        row.addWidget(self.overlap_combo)
         row.addWidget(self.fast_button)
         row.addWidget(self.run_button)
         row.addWidget(self.cancel_button)
@@ -68,6 +75,12 @@ class ConfirmBanner(QFrame):
                                         f"in the fast mode. {FAST_MODE_TIP}")
         else:
             self.fast_button.setToolTip(FAST_MODE_TIP)
+
+    def set_estimate(self, seconds_per_tile: float | None, tiles: int) -> None:
+        """The time the run would take at the last run's speed, after the plan's numbers."""
+        if seconds_per_tile and tiles:
+            self.label.setText(self.label.text() + f" About {_duration(seconds_per_tile * tiles)} at the last "
+                               "run's speed.")
 
     def describe(self, ready: PlanReady, in_region: bool) -> None:
         """The plan's numbers; without a tile to classify, why not (and no Run)."""

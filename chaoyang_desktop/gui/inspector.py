@@ -11,6 +11,7 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from chaoyang_desktop.core.analysis.results import UNSURE_MARGIN
+from chaoyang_desktop.export.report_data import format_um, set_um
 from chaoyang_desktop.gui.prob_chart import ProbabilityChart
 from chaoyang_desktop.gui.tile_loader import rgb_to_qimage
 
@@ -125,7 +126,7 @@ class Inspector(QWidget):
         self.chart.setVisible(info.probs is not None)
         lines = [f"Tile column {info.t_col}, row {info.t_row}",
                  f"Level-0 x {x:,}\u2013{x + w:,}, y {y:,}\u2013{y + h:,} px",
-                 f"{info.tile_um:g} \u00b5m field of view \u00b7 tissue {100 * info.tissue:.0f}%"]
+                 f"{format_um(set_um(info.tile_um, info.tile_um / max(1, w, h)))} \u00b5m field of view \u00b7 tissue {100 * info.tissue:.0f}%"]
         if info.margin is not None and info.entropy is not None:
             unsure = " (unsure)" if info.margin < UNSURE_MARGIN else ""
             lines.append(f"Margin {info.margin:.2f}{unsure} \u00b7 entropy {info.entropy:.2f}"

@@ -196,6 +196,7 @@ class MainWindow(QMainWindow):
         self.banner.run_button.clicked.connect(lambda: self.run_analysis())
         self.banner.cancel_button.clicked.connect(self._dismiss_banner)
         self.banner.fast_button.clicked.connect(self.use_fast_cpu_mode)
+        self.banner.overlap_combo.currentIndexChanged.connect(self._overlap_preset_changed)
         self.welcome.open_file.connect(self.open_file_dialog)
         self.welcome.open_folder.connect(self.open_folder_dialog)
         self.welcome.open_sample.connect(self.open_sample_slide)
@@ -259,6 +260,10 @@ class MainWindow(QMainWindow):
 
     def analysis_request(self) -> AnalysisRequest:
         request = self.settings.analysis_request(self.roi, **self._analysis_overrides)
+        overlap = float(self.banner.overlap_combo.currentData() or 0.0)
+        if overlap > 0:  # the preview's preset for this slide: the stride is a share of the tile
+            tile = request.tile_um or (self.profile.tile_um if self.profile is not None else NOMINAL_TILE_UM)
+            request = dataclasses.replace(request, tile_um=tile, stride_um=tile * (1.0 - overlap))
         if self._always_allow_out_of_domain or (
                 self.session is not None and self.session.out_of_domain_allowed):
             request = dataclasses.replace(request, allow_out_of_domain=True)
@@ -386,6 +391,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(note or f"Opened {Path(path).name}: {slide.dimensions[0]:,} \u00d7 "
                                      f"{slide.dimensions[1]:,} px, {slide.vendor}", 8000)
         self._update_actions()
+        self.banner.overlap_combo.blockSignals(True)
+        self.banner.overlap_combo.setCurrentIndex(0)  # the overlap preset is chosen per slide
+        self.banner.overlap_combo.blockSignals(False)
         self.slide_opened.emit(path)
         return True
 
@@ -570,6 +578,11 @@ class MainWindow(QMainWindow):
         self.analysis.request_preview(self._model_request(), self.analysis_request(), lookup_cache,
                                       self.slide_view.thumbnail_array)
 
+    def _overlap_preset_changed(self) -> None:
+        self.preview_plan = None
+        if self._awaiting_confirm:
+            self.request_preview(lookup_cache=False)
+
     def _dismiss_banner(self) -> None:
         self._awaiting_confirm = False
         self.banner.hide()
@@ -606,6 +619,7 @@ class MainWindow(QMainWindow):
             self.banner.describe(ready, in_region=self.roi is not None)
             self.banner.offer_fast_mode(self._fast_mode_worth_offering(), self.analysis.seconds_per_tile,
                                         ready.plan.n_tiles)
+            self.banner.set_estimate(self.analysis.seconds_per_tile, ready.plan.n_tiles)
 
     def _on_preview_failed(self, message: str, details: str) -> None:
         if self._awaiting_confirm:

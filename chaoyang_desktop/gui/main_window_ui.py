@@ -173,14 +173,15 @@ def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
                           tip="The scanner's overview photograph of the whole glass slide")
     w.act_analyze = a("&Analyze", lambda: w.analyze(), "Ctrl+R",
                          tip="Classify the tissue of the slide, or of the region drawn (Ctrl+R)")
-    w.act_reanalyze = a("Analyze Again (Ignore Cache)", lambda: w.run_analysis(fresh=True),
+    w.act_reanalyze = a("Analyze Again from Scratch", lambda: w.run_analysis(fresh=True),
                            tip="Classify every tile again instead of reusing the stored result")
     w.act_cancel = a("&Cancel Analysis", w.cancel_job, "Ctrl+.", tip="Stop the running job (Ctrl+.)")
     w.act_clear_roi = a("C&lear Region", w.clear_roi,
                            tip="Deselect the annotations and show the whole slide's analysis")
     w.act_preview = a("&Preview Tissue and Tiles", w._toggle_preview, "T", checkable=True,
                          tip="Show the tissue mask and the tiles an analysis would classify (T)")
-    w.act_settings = a("&Settings\u2026", w.open_settings, QKeySequence.StandardKey.Preferences)
+    # Ctrl+, everywhere: the platform "Preferences" key is empty on Linux and Windows.
+    w.act_settings = a("&Settings\u2026", w.open_settings, "Ctrl+,")
     w.act_model = a("Choose &Model\u2026", lambda: w.show_model_dialog("Choose where the model comes from."))
     w.act_sample = a("Open &Sample Slide", w.open_sample_slide,
                         tip="Open the bundled sample slide (CMU-1 small region, H&E, CC0)")

@@ -39,6 +39,9 @@ class Minimap(QWidget):
             self.hide()
             return
         size = QSize(thumb.width(), thumb.height()).scaled(MAX_SIDE, MAX_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
+        # Reduced once with Qt's smooth (area-averaging) scaling: drawing the 2048 px thumbnail
+        # into ~200 px with bilinear sampling aliased it (issue 15).
+        self._thumb = thumb.scaled(size, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
         self.setFixedSize(size.width() + 4, size.height() + 4)
         self.show()
         self.update()

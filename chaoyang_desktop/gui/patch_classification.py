@@ -87,8 +87,9 @@ class PatchClassification(QObject):
         done = status == STATUS_DONE
         flagged = len(self.gallery.qc_flagged())
         qc = f" ({flagged} left out by quality control)" if flagged else ""
-        self._end("done" if done else "cancelled", f"Classified {n} patch(es) in {took:.1f} s{qc}" if done
-                  else f"Classification cancelled after {n} patch(es){qc}")
+        patches = f"{n} patch{'es' if n != 1 else ''}"
+        self._end("done" if done else "cancelled", f"Classified {patches} in {took:.1f} s{qc}" if done
+                  else f"Classification cancelled after {patches}{qc}")
 
     def _on_failed(self, message: str, details: str) -> None:
         self._end("failed", message, details)

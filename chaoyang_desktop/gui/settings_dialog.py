@@ -139,7 +139,8 @@ class SettingsDialog(QDialog):
         self.qc_check.setToolTip("Flagged tiles are not classified; the heatmap shows them dark grey and the "
                                  "summary counts them per reason. Off: every tissue tile is classified.")
         form.addRow("", self.qc_check)
-        note = QLabel("The field of view is inferred (512 px at 0.5 \u00b5m/px); see MODEL.md.")
+        note = QLabel("The model's field of view is inferred from its training patches (512 px at 0.5 \u00b5m/px, "
+                      "256 \u00b5m); the publishers do not state it.")
         note.setWordWrap(True)
         note.setStyleSheet("color: palette(placeholder-text);")
         form.addRow(note)
@@ -179,6 +180,7 @@ class SettingsDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
         self.buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self._restore_defaults)
         layout.addWidget(self.buttons)
+        self._align_label_columns(model_box, engine_box, tiling_box)
         self._load()
 
     # ----- values ---------------------------------------------------------------------------------------
@@ -204,6 +206,18 @@ class SettingsDialog(QDialog):
         self.confirm_check.setChecked(s.get("ui/confirm_analysis"))
         self.classify_check.setChecked(s.get("ui/classify_patches_on_open"))
         self._show_colors()
+
+    @staticmethod
+    def _align_label_columns(*boxes: QWidget) -> None:
+        """One label column width for every group, so the fields line up down the dialog."""
+        forms = [box.layout() for box in boxes if isinstance(box.layout(), QFormLayout)]
+        labels = [form.itemAt(row, QFormLayout.ItemRole.LabelRole).widget()  # type: ignore[union-attr]
+                  for form in forms for row in range(form.rowCount())  # type: ignore[union-attr]
+                  if form.itemAt(row, QFormLayout.ItemRole.LabelRole) is not None]  # type: ignore[union-attr]
+        labels = [w for w in labels if w is not None]
+        width = max((w.sizeHint().width() for w in labels), default=0)
+        for w in labels:
+            w.setMinimumWidth(width)
 
     def _restore_defaults(self) -> None:
         from chaoyang_desktop.gui.settings import DEFAULTS

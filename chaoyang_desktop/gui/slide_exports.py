@@ -71,15 +71,22 @@ _FORMATS: dict[str, tuple[str, str, str, str, str]] = {
     EXPORT_CSV: (".csv", "_tiles.csv", "Export tiles as CSV", "CSV table (*.csv)", "CSV"),
 }
 
-#: How long the "Open Folder" button stays in the status bar after an export.
+#: How long the "Show in Folder" button stays in the status bar after an export.
 OPEN_FOLDER_MS = 20000
 
 
 def default_export_path(slide_path: str, kind: str) -> str:
-    """``<slide folder>/<stem><ending>``; the Documents folder when the slide's folder is read-only."""
+    """``<slide folder>/<stem><ending>``; the Documents folder when the slide's folder is read-only
+    or is the app's own (the bundled sample slide lives in the install folder)."""
+    from chaoyang_desktop.resources import resources_dir
+
     p = Path(slide_path)
     folder = p.parent
-    if not os.access(folder, os.W_OK):
+    try:
+        in_app = folder.resolve().is_relative_to(resources_dir().resolve())
+    except (OSError, ValueError):
+        in_app = False
+    if in_app or not os.access(folder, os.W_OK):
         docs = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         folder = Path(docs) if docs and Path(docs).is_dir() else Path.home()
     return str(folder / f"{p.stem}{_FORMATS[kind][1]}")
@@ -278,7 +285,7 @@ class SlideExporter(QObject):
                          tip="One row per classified tile: position, probabilities, label, confidence")
         self.actions = (self.act_report, self.act_heatmap, self.act_geojson, self.act_csv)
         self.open_folder_button = QToolButton()
-        self.open_folder_button.setText("Open Folder")
+        self.open_folder_button.setText("Show in Folder")  # not the toolbar's Open Folder, which opens slides
         self.open_folder_button.setToolTip("Show the exported file in its folder")
         self.open_folder_button.setAutoRaise(True)
         self.open_folder_button.hide()

@@ -72,3 +72,22 @@ def test_fast_cpu_mode_is_offered_in_the_preview_where_the_cpu_has_bf16(qtbot, m
     window.settings.set("engine/precision", "auto")
     window._on_device(DeviceInfo("CPU (1 threads)", False, False, "", "fp32", fast_cpu_mode=False))  # noqa: SLF001
     assert not window._fast_mode_worth_offering()  # noqa: SLF001
+
+
+def test_the_preview_offers_50_percent_overlap_with_its_tiles_and_time(qtbot, make_window, cmu_slide: Path) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    window.interactive = True
+    window.settings.set("ui/confirm_analysis", True)
+    open_slide_in(qtbot, window, cmu_slide)
+    window.analysis.seconds_per_tile = 2.0  # as if the last run took 2 s a tile
+    window.analyze()
+    qtbot.waitUntil(lambda: window.banner.run_button.isEnabled() and window.preview_plan is not None, timeout=20000)
+    plain = window.preview_plan
+    assert "About" in window.banner.label.text()
+    window.banner.overlap_combo.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.preview_plan is not None and window.preview_plan is not plain, timeout=20000)
+    half = window.preview_plan
+    # Reference: half the stride of the same tile (grid facts, not the code's arithmetic).
+    assert half.grid.k == 2 and abs(half.grid.l0_tile - plain.grid.l0_tile) <= 1  # the stride rounds to whole px
+    assert half.n_tiles > 2 * plain.n_tiles
+    assert f"{half.n_tiles:,} tissue tiles" in window.banner.label.text()
