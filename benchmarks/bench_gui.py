@@ -6,7 +6,10 @@ opens a generated slide and runs the analysis on its worker thread, as a user wo
 - a 5 ms ``QTimer`` on the GUI thread measures how late each tick fires: the longest lateness
   is the longest event-loop stall (the worst time the window could not react);
 - every 100 ms the view pans or zooms (alternating) and is repainted at once; the time from the
-  view change to the end of the paint is the frame time.
+  view change to the end of the paint is the frame time;
+- the times the live heatmap is redrawn: the longest gap between two redraws during the run;
+- at the end (``--seconds``) the run is cancelled: the time from Cancel to the end of the job, and
+  the tiles classified after Cancel.
 
 The same is measured for a few seconds before the analysis (idle baseline). Paint cost depends
 on the platform plugin: offscreen renders in software, like a machine without GPU drivers.
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--precision", default="auto")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--workers", type=int, default=4)
+    p.add_argument("--threads", type=int, default=0,
+                   help="PyTorch CPU threads (default 0: PyTorch's, every core)")
     p.add_argument("--seconds", type=float, default=30.0, help="measure at most this long while analysing")
     p.add_argument("--idle-seconds", type=float, default=3.0)
     p.add_argument("--no-pan", action="store_true", help="keep the view still (analysis throughput in the GUI)")
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.set("engine/precision", args.precision)
         settings.set("engine/batch_size", args.batch_size)
         settings.set("analysis/workers", args.workers)
+        settings.set("engine/threads", args.threads)
         window = MainWindow(settings, model=str(model_dir))
         window.resize(1400, 900)
         window.show()
@@ -178,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             batches.append(update)
 
         window.host.batch_ready.connect(on_batch)
+        refreshed: list[float] = []
+        window.heatmap_refreshed.connect(lambda: refreshed.append(time.perf_counter()))
         probe.reset()
         t0 = time.perf_counter()
         window.run_analysis(fresh=True)
@@ -188,11 +196,17 @@ def main(argv: list[str] | None = None) -> int:
         busy_s = time.perf_counter() - t0
         busy_stalls, busy_frames = list(probe.stalls_ms), list(probe.frames_ms)
         probe.moving = False
+        cancel_s: float | None = None
+        after_cancel = 0
         if not finished:
+            done_at_cancel = batches[-1].done if batches else 0
+            t_cancel = time.perf_counter()
             window.cancel_job()
             end = time.monotonic() + 60
             while not finished and time.monotonic() < end:
-                wait_ms(20)
+                wait_ms(5)
+            cancel_s = time.perf_counter() - t_cancel
+            after_cancel = (batches[-1].done if batches else 0) - done_at_cancel
         probe.timer.stop()
         done = batches[-1].done if batches else 0
         total = batches[-1].total if batches else 0
@@ -220,10 +234,18 @@ def main(argv: list[str] | None = None) -> int:
                   str(sum(1 for s in (idle_stalls if r["phase"].startswith("idle") else busy_stalls) if s > 100)),
                   str(r["frame"]["n"]), fmt(r["frame"]["median"], 1), fmt(r["frame"]["p95"], 1),
                   fmt(r["frame"]["max"], 1)] for r in rows])
+    # Redraws with classified tiles: from the first batch (model loading and planning come before).
+    during = [t for t in refreshed if t0 + (first_s or 0.0) <= t <= t0 + busy_s]
+    gaps = [b - a for a, b in zip(during, during[1:])]
+    print(f"live heatmap: {len(during)} redraws in {busy_s:.1f} s, longest gap {fmt(max(gaps) if gaps else None, 2)} s, "
+          f"median gap {fmt(statistics.median(gaps) if gaps else None, 2)} s; cancel: "
+          + (f"{cancel_s:.2f} s from Cancel to the end of the job, {after_cancel} tiles classified after it"
+             if cancel_s is not None else "not needed (the run finished)"))
     print(f"reproduce: {command_line()}")
     save_json(args.json, {"command": command_line(), "machine": facts, "rows": rows, "tiles_done": done,
                           "first_batch_s": first_s, "run_s": run_s,
-                          "tiles_total": total, "busy_s": busy_s, "status": finished[0] if finished else None})
+                          "tiles_total": total, "busy_s": busy_s, "status": finished[0] if finished else None,
+                          "heatmap_gaps_s": gaps, "cancel_s": cancel_s, "tiles_after_cancel": after_cancel})
     return 0
 
 

@@ -226,22 +226,6 @@ class SlideOutcome:
     cache_key: str
 
 
-def _leave_a_core_for_the_gui() -> None:
-    """On the CPU, run the model on one core fewer than the machine has.
-
-    PyTorch takes every core by default; the GUI thread then waits for a core behind the model's
-    threads, and panning during a run lagged 0.75 s on 2 cores (issue 15). One core fewer costs
-    the model at most 1/N of its speed and keeps the window responsive. An explicit thread count
-    in Settings wins.
-    """
-    import os
-
-    import torch
-
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(max(1, cores - 1))
-
-
 def _engine_facts(request: ModelRequest) -> dict[str, Any]:
     """What the classifier will do to probabilities (TTA, temperature), without loading it.
 
@@ -377,8 +361,6 @@ class AnalysisWorker(QObject):
             fell_back, note = True, str(exc)
             clf = self._cache().get(request.spec, dataclasses.replace(engine, device="cpu", precision="auto"))
         is_gpu = clf.device.type in ("cuda", "mps")
-        if not is_gpu and engine.threads is None:
-            _leave_a_core_for_the_gui()
         if not is_gpu and not fell_back and engine.device == "auto":
             note = "No GPU found: the analysis runs on the CPU, which is much slower."
         from chaoyang_desktop.core.model.inference import cpu_has_native_bf16
