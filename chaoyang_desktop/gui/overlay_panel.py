@@ -148,6 +148,9 @@ class OverlayPanel(QWidget):
         self.class_grid.setVerticalSpacing(2)
         legend.addLayout(self.class_grid)
         self.legend_hint = QLabel("Tick to show a class; click a colour to change it.")
+        self.legend_hint.hide()  # room for the inspector at 700 px high: the same words are the box's tooltip
+        self.legend_box.setToolTip("Tick to show a class; click a colour to change it. Dark grey: not classified "
+                                   "(quality control).")
         self.legend_hint.setWordWrap(True)
         self.legend_hint.setStyleSheet("color: palette(placeholder-text);")
         legend.addWidget(self.legend_hint)
@@ -271,7 +274,7 @@ class OverlayPanel(QWidget):
             swatch.setVisible(not prob and not unsure)
             swatch.setIcon(self._swatch_pixmap(s.class_colors[i]))
             self.class_combo.setItemIcon(i, swatch_icon(s.class_colors[i]))
-        self.legend_hint.setVisible(not prob and not unsure)
+        self.legend_hint.setVisible(False)
         self.color_bar.setVisible(prob or unsure)
         self.color_bar_title.setVisible(prob or unsure)
         if prob and s.class_names:
