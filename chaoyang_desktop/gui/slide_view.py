@@ -326,7 +326,10 @@ class SlideView(QWidget):
         st = self.state
         l0_w, l0_h = slide.dimensions
         slide_rect = st.l0_rect_to_screen(0, 0, l0_w, l0_h)
-        p.fillRect(slide_rect, QColor(255, 255, 255))
+        if self._thumb is None:
+            # Glass while the overview loads. Not under the overview: its last, partly covered row
+            # of screen pixels let the white through, a thin line along a dark slide's edge.
+            p.fillRect(slide_rect, QColor(255, 255, 255))
         p.save()
         p.setClipRect(slide_rect)
         if self._thumb is not None:

@@ -40,3 +40,18 @@ def test_display_adjustment_changes_the_screen_not_the_analysis(qtbot, make_wind
     qtbot.waitUntil(view.is_idle, timeout=20000)
     assert view.display_adjustment.is_identity
     dialog.close()
+
+
+def test_no_white_line_along_a_dark_slides_bottom_edge(qtbot, make_window, test_data: Path) -> None:  # type: ignore[no-untyped-def]
+    # Seen at 1400 x 900 on the fluorescence NDPI: the edge fell half-way into a screen row, and the
+    # glass white filled beneath the overview showed there as a line.
+    window = make_window()
+    window.resize(1400, 900)
+    open_slide_in(qtbot, window, test_data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi")
+    view = window.slide_view
+    w, h = view.slide.dimensions
+    rect = view.state.l0_rect_to_screen(0, 0, w, h)
+    img = view.grab().toImage()
+    row = int(rect.bottom())
+    xs = range(int(rect.left()) + 20, int(rect.right()) - 20, 40)
+    assert max(img.pixelColor(x, row).lightness() for x in xs) < 200
