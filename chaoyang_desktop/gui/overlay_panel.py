@@ -9,7 +9,7 @@ in probability mode the legend is the colour bar of the chosen class.
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QIcon, QPainter, QPaintEvent, QPixmap
+from PySide6.QtGui import QShowEvent, QColor, QIcon, QPainter, QPaintEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QColorDialog,
@@ -79,6 +79,7 @@ class OverlayPanel(QWidget):
         super().__init__(parent)
         self._style = style
         self._updating = False
+        self._height_held = False  # the top-class mode's height, held once measured (see _sync_controls)
         outer = QVBoxLayout(self)
         # Tight margins: at 1000 x 700 the right-hand docks only just fit one above the other.
         outer.setContentsMargins(6, 4, 6, 2)
@@ -212,6 +213,7 @@ class OverlayPanel(QWidget):
 
     # ----- widgets ---------------------------------------------------------------------------------------
     def _rebuild_classes(self) -> None:
+        self._height_held = False  # another number of legend rows: measure again
         while self.class_grid.count():
             item = self.class_grid.takeAt(0)
             if item.widget() is not None:
@@ -287,6 +289,16 @@ class OverlayPanel(QWidget):
                   self.alpha_check, self.smooth_check, self.legend_box):
             w.setEnabled(s.show)
         self._updating = False
+        # The other modes fit in the top-class mode's height (a class or measure row instead of the
+        # legend's class rows): holding that height keeps the docks below from jumping (issue 15).
+        if s.mode == MODE_TOP and self.isVisible() and not self._height_held:
+            self.layout().activate()
+            self.setMinimumHeight(self.sizeHint().height())
+            self._height_held = True
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        self._sync_controls()  # now visible: the top-class height can be held
 
     def _pick_color(self, index: int) -> None:
         name = self._style.class_names[index]

@@ -106,3 +106,20 @@ def test_smooth_mode_interpolates_between_cell_centres() -> None:
     probs, count, _ = upsample_cells(hm, cnt, 4)
     assert count[0, :4].all() and not count[0, -2:].any()
     np.testing.assert_allclose(probs[0, :4, 0], 1.0, atol=1e-5)
+
+
+def test_changing_the_colour_mode_does_not_make_the_docks_below_jump(qtbot, make_window, cmu_slide) -> None:  # type: ignore[no-untyped-def]
+    from tests.gui.test_analysis_gui import open_slide_in
+
+    window = make_window()
+    window.resize(1024, 700)
+    window.show()
+    qtbot.waitExposed(window)
+    open_slide_in(qtbot, window, cmu_slide)
+    panel = window.overlay_panel
+    tops = []
+    for mode in ("top", "probability", "uncertainty", "top", "uncertainty", "probability", "top"):
+        panel.set_style(panel.style.replace(mode=mode))
+        qtbot.wait(20)
+        tops.append(window.summary_dock.geometry().top())
+    assert len(set(tops)) == 1, tops  # the uncertainty mode's shorter panel used to pull them up
