@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QResizeEvent
+from PySide6.QtWidgets import QBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from chaoyang_desktop.core.analysis.results import UNSURE_MARGIN
 from chaoyang_desktop.export.report_data import format_um, set_um
@@ -89,15 +89,29 @@ class Inspector(QWidget):
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
         self.picture = TileImage()
-        layout.addWidget(self.picture, 1)
         self.chart = ProbabilityChart()
-        layout.addWidget(self.chart)
         self.details = QLabel()
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.details)
+        # Picture above the chart in a tall dock; beside it in a wide, short one (a 1024 x 700 window
+        # leaves the inspector about 140 px high: stacked, the picture had almost nothing).
+        self.body = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.body.addWidget(self.picture, 1)
+        facts = QVBoxLayout()
+        facts.addWidget(self.chart)
+        facts.addWidget(self.details)
+        facts.addStretch(0)
+        self.body.addLayout(facts)
+        layout.addLayout(self.body, 1)
         self.info: TileInfo | None = None
         self.clear()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        wide = self.width() > 1.6 * self.height()
+        direction = QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom
+        if self.body.direction() != direction:
+            self.body.setDirection(direction)
 
     def clear(self, message: str = "Click a tile of the heatmap to inspect it.") -> None:
         self.info = None
