@@ -24,12 +24,12 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
 from chaoyang_desktop.core.analysis.results import UNSURE_MARGIN
+from chaoyang_desktop.gui.inspector import TileImage
 from chaoyang_desktop.gui.prob_chart import ProbabilityChart
 
 if TYPE_CHECKING:
@@ -83,23 +83,12 @@ class PatchFacts:
     count: int = 0
 
 
-class ScaledImage(QWidget):
-    """An image as large as the widget, aspect ratio kept, smoothly scaled up or down."""
+class ScaledImage(TileImage):
+    """An image as large as the widget, aspect ratio kept, smoothly scaled up or down, centred."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._img: QImage | None = None
-        self._message = ""
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(160, 160)
-
-    def set_image(self, img: QImage | None, message: str = "") -> None:
-        self._img, self._message = img, message
-        self.update()
-
-    @property
-    def image(self) -> QImage | None:
-        return self._img
 
     def image_rect(self) -> QRectF:
         """Where the image is drawn, in widget pixels (empty without an image)."""
