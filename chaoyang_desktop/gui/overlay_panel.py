@@ -43,11 +43,23 @@ def swatch_icon(color: str, size: int = 14) -> QIcon:
 
 
 class ColorBar(QWidget):
-    """The probability colour map, 0 % to 100 %, with ticks."""
+    """The colour map with ticks: 0 % to 100 % for a probability, 0 to 1 for an uncertainty."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumHeight(40)
+        self.percent = True
+
+    TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+    def tick_labels(self) -> list[str]:
+        """The words under the ticks, as drawn."""
+        return [f"{frac * 100:.0f}%" if self.percent else f"{frac:g}" for frac in self.TICKS]
+
+    def set_percent(self, percent: bool) -> None:
+        if percent != self.percent:
+            self.percent = percent
+            self.update()
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(220, 40)
@@ -59,10 +71,9 @@ class ColorBar(QWidget):
         p.fillRect(bar, viridis_gradient(bar.left(), bar.right()))
         p.setPen(QColor(60, 60, 60))
         p.drawRect(bar)
-        for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        for frac, text in zip(self.TICKS, self.tick_labels()):
             x = bar.left() + frac * bar.width()
             p.drawLine(int(x), int(bar.bottom()), int(x), int(bar.bottom() + 4))
-            text = f"{frac * 100:.0f}%"
             w = fm.horizontalAdvance(text)
             tx = min(max(0.0, x - w / 2), self.width() - w)
             p.drawText(int(tx), int(bar.bottom() + 6 + fm.ascent()), text)
@@ -278,6 +289,7 @@ class OverlayPanel(QWidget):
             self.class_combo.setItemIcon(i, swatch_icon(s.class_colors[i]))
         self.legend_hint.setVisible(False)
         self.color_bar.setVisible(prob or unsure)
+        self.color_bar.set_percent(not unsure)
         self.color_bar_title.setVisible(prob or unsure)
         if prob and s.class_names:
             self.color_bar_title.setText(f"Probability of {s.class_names[min(s.prob_class, len(s.class_names) - 1)]}")

@@ -123,3 +123,12 @@ def test_changing_the_colour_mode_does_not_make_the_docks_below_jump(qtbot, make
         qtbot.wait(20)
         tops.append(window.summary_dock.geometry().top())
     assert len(set(tops)) == 1, tops  # the uncertainty mode's shorter panel used to pull them up
+
+
+def test_the_colour_bar_reads_0_to_1_for_an_uncertainty_and_percent_for_a_probability(qtbot, make_window) -> None:  # type: ignore[no-untyped-def]
+    window = make_window()
+    panel = window.overlay_panel
+    panel.set_style(panel.style.replace(mode="uncertainty"))
+    assert panel.color_bar.tick_labels() == ["0", "0.25", "0.5", "0.75", "1"]
+    panel.set_style(panel.style.replace(mode="probability"))
+    assert panel.color_bar.tick_labels() == ["0%", "25%", "50%", "75%", "100%"]
