@@ -52,14 +52,7 @@ def cell_overlay(result: AnalysisResult, *, alpha: float = 0.5, alpha_by_confide
     out = np.zeros((*cnt.shape, 4), dtype=np.uint8)
     flagged = result.status == TILE_QC
     if np.any(flagged):
-        qc_cells = np.zeros(cnt.shape, dtype=bool)
-        g = result.grid
-        for dy in range(g.k):
-            for dx in range(g.k):
-                r, c = result.t_row[flagged] + dy, result.t_col[flagged] + dx
-                ok = (r < g.hm_rows) & (c < g.hm_cols)
-                qc_cells[r[ok], c[ok]] = True
-        qc_cells &= ~covered
+        qc_cells = result.grid.covered_cells(result.t_col[flagged], result.t_row[flagged]) & ~covered
         out[qc_cells, :3] = QC_RGB
         out[qc_cells, 3] = round(alpha * 255.0)
     if not np.any(covered):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from chaoyang_desktop.core.analysis.results import TILE_PENDING, TILE_QC
-from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle, pending_cells
+from chaoyang_desktop.gui.overlay import HeatmapLayer, OverlayStyle
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.analysis.composition import AnnotationComposition
@@ -62,9 +62,9 @@ class HeatmapPresenter:
         pending = None
         waiting = r.status == TILE_PENDING
         if np.any(waiting) and running:  # the cells still to come are marked while it runs
-            pending = pending_cells(r.grid, r.t_col[waiting], r.t_row[waiting])
+            pending = r.grid.covered_cells(r.t_col[waiting], r.t_row[waiting])
         flagged = r.status == TILE_QC
-        hm_qc = pending_cells(r.grid, r.t_col[flagged], r.t_row[flagged]) if np.any(flagged) else None
+        hm_qc = r.grid.covered_cells(r.t_col[flagged], r.t_row[flagged]) if np.any(flagged) else None
         top_spread = r.top_spread()
         hm_spread = r.cell_mean(top_spread) if top_spread is not None else None
         self.layer.set_cells(hm, cnt, pending, hm_qc, hm_spread)

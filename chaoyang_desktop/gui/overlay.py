@@ -263,15 +263,3 @@ class HeatmapLayer:
         if n == 0:
             return None
         return self.hm_probs[r, c].copy(), n, r, c
-
-
-def pending_cells(grid: GridSpec, t_col: np.ndarray, t_row: np.ndarray) -> np.ndarray:
-    """``(hm_rows, hm_cols)`` bool: cells covered by the given tiles (each spans ``k x k`` cells)."""
-    out = np.zeros((grid.hm_rows, grid.hm_cols), dtype=bool)
-    for dy in range(grid.k):
-        for dx in range(grid.k):
-            r = t_row + dy
-            c = t_col + dx
-            ok = (r < grid.hm_rows) & (c < grid.hm_cols)
-            out[r[ok], c[ok]] = True
-    return out

@@ -286,22 +286,8 @@ class AnalysisResult:
             ``(hm_probs, hm_covered)``: float32 (hm_rows, hm_cols, C), NaN where no done tile
             covers a cell, and the int32 count of done tiles covering each cell.
         """
-        g = self.grid
-        c = len(self.class_names)
-        acc = np.zeros((g.hm_rows, g.hm_cols, c), dtype=np.float64)
-        cnt = np.zeros((g.hm_rows, g.hm_cols), dtype=np.int32)
         done = np.flatnonzero(self.status == TILE_DONE)
-        for dy in range(g.k):
-            for dx in range(g.k):
-                hm_r = self.t_row[done] + dy
-                hm_c = self.t_col[done] + dx
-                ok = (hm_r < g.hm_rows) & (hm_c < g.hm_cols)
-                np.add.at(acc, (hm_r[ok], hm_c[ok]), self.probs[done[ok]])
-                np.add.at(cnt, (hm_r[ok], hm_c[ok]), 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            hm = (acc / cnt[..., None]).astype(np.float32)
-        hm[cnt == 0] = np.nan
-        return hm, cnt
+        return self._cell_average(done, self.probs[done])
 
     def cell_mean(self, values: np.ndarray) -> np.ndarray:
         """A per-tile number averaged into the heatmap cells over the done tiles covering each.
@@ -312,21 +298,29 @@ class AnalysisResult:
         Returns:
             ``(hm_rows, hm_cols)`` float32, NaN where no done tile with a number covers a cell.
         """
-        g = self.grid
-        acc = np.zeros((g.hm_rows, g.hm_cols), dtype=np.float64)
-        cnt = np.zeros((g.hm_rows, g.hm_cols), dtype=np.int32)
         use = np.flatnonzero((self.status == TILE_DONE) & np.isfinite(values))
+        return self._cell_average(use, values[use])[0]
+
+    def _cell_average(self, tiles: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``values`` (one row per tile of ``tiles``) averaged into the cells those tiles cover.
+
+        Returns:
+            The float32 averages (NaN where no tile covers a cell) and the int32 count per cell.
+        """
+        g = self.grid
+        acc = np.zeros((g.hm_rows, g.hm_cols, *values.shape[1:]), dtype=np.float64)
+        cnt = np.zeros((g.hm_rows, g.hm_cols), dtype=np.int32)
         for dy in range(g.k):
             for dx in range(g.k):
-                hm_r = self.t_row[use] + dy
-                hm_c = self.t_col[use] + dx
+                hm_r = self.t_row[tiles] + dy
+                hm_c = self.t_col[tiles] + dx
                 ok = (hm_r < g.hm_rows) & (hm_c < g.hm_cols)
-                np.add.at(acc, (hm_r[ok], hm_c[ok]), values[use[ok]])
+                np.add.at(acc, (hm_r[ok], hm_c[ok]), values[ok])
                 np.add.at(cnt, (hm_r[ok], hm_c[ok]), 1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = (acc / cnt).astype(np.float32)
-        out[cnt == 0] = np.nan
-        return out
+            mean = (acc / cnt.reshape(cnt.shape + (1,) * (acc.ndim - 2))).astype(np.float32)
+        mean[cnt == 0] = np.nan
+        return mean, cnt
 
     # ----- summary ----------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:

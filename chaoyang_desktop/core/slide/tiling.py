@@ -82,6 +82,17 @@ class GridSpec:
         t_row, t_col = np.mgrid[0 : self.t_rows, 0 : self.t_cols]
         return t_col.ravel().astype(np.int32), t_row.ravel().astype(np.int32)
 
+    def covered_cells(self, t_col: np.ndarray, t_row: np.ndarray) -> np.ndarray:
+        """``(hm_rows, hm_cols)`` bool: the cells the given tiles cover (each spans ``k x k`` cells)."""
+        out = np.zeros((self.hm_rows, self.hm_cols), dtype=bool)
+        for dy in range(self.k):
+            for dx in range(self.k):
+                r = np.asarray(t_row) + dy
+                c = np.asarray(t_col) + dx
+                ok = (r < self.hm_rows) & (c < self.hm_cols)
+                out[r[ok], c[ok]] = True
+        return out
+
     def cell_areas_l0(self) -> np.ndarray:
         """Area in level-0 pixels of every heatmap cell, clipped to the slide. Shape (hm_rows, hm_cols)."""
         hm_x = np.arange(self.hm_cols) * self.l0_stride
