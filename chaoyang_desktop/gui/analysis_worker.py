@@ -227,20 +227,11 @@ class SlideOutcome:
 
 
 def _engine_facts(request: ModelRequest) -> dict[str, Any]:
-    """What the classifier will do to probabilities (TTA, temperature), without loading it.
+    """What the classifier will do to probabilities (TTA, temperature), without loading it: the
+    preview's plan needs them for its cache key."""
+    from chaoyang_desktop.core.model.temperature import temperature_of
 
-    The preview's plan needs them for its cache key. A calibration file that cannot be read
-    counts as none here; the analysis itself then refuses it with its reason.
-    """
-    from chaoyang_desktop.core.model.temperature import TemperatureFile
-
-    temperature = 1.0
-    if request.calibration:
-        try:
-            temperature = TemperatureFile.load(request.calibration).temperature
-        except ChaoyangError:
-            pass
-    return {"tta": request.tta, "temperature": temperature, "calibration": request.calibration}
+    return {"tta": request.tta, "temperature": temperature_of(request.calibration), "calibration": request.calibration}
 
 
 # ----- the worker (lives on the worker thread) ------------------------------------------------------

@@ -749,16 +749,11 @@ class MainWindow(QMainWindow):
 
     def _on_model_ready(self, profile: ModelProfile) -> None:
         self.profile = profile
-        request = self._model_request()
-        temperature = 1.0
-        if request.calibration:
-            from chaoyang_desktop.core.model.temperature import TemperatureFile
+        from chaoyang_desktop.core.model.temperature import temperature_of
 
-            try:
-                temperature = TemperatureFile.load(request.calibration).temperature
-            except ChaoyangError:
-                pass  # the analysis refuses it with its reason
-        self.device_label.set_model(profile.model_id, profile.source, profile.weights_sha256, temperature, request.tta)
+        request = self._model_request()
+        self.device_label.set_model(profile.model_id, profile.source, profile.weights_sha256,
+                                    temperature_of(request.calibration), request.tta)
         self._use_classes(profile.class_names, profile.class_colors)
 
     def _use_classes(self, names: tuple[str, ...], default_colors: tuple[str, ...]) -> None:

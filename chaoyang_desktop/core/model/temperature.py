@@ -124,3 +124,17 @@ class TemperatureFile:
                 f"The calibration{where} was fitted for other weights ({self.weights_sha256[:12]}, {self.model_id}), "
                 f"not the loaded model ({weights_sha256[:12]}): fit it again for this model with "
                 "`evaluate --fit-temperature`, or turn calibration off.")
+
+
+def temperature_of(path: str | None) -> float:
+    """The temperature a calibration file holds, or 1 without one.
+
+    For what is shown or planned before a run (the status bar, the preview's cache key): a file
+    that cannot be read counts as none here, and the run itself refuses it with its reason.
+    """
+    if not path:
+        return 1.0
+    try:
+        return TemperatureFile.load(path).temperature
+    except SettingsError:
+        return 1.0
