@@ -16,6 +16,7 @@ from chaoyang_desktop.core.slide.tile_qc import describe
 from chaoyang_desktop.gui.inspector import TileInfo
 
 if TYPE_CHECKING:
+    from chaoyang_desktop.core.analysis.results import AnalysisResult
     from PySide6.QtWidgets import QLabel
 
     from chaoyang_desktop.core.session import SlideSession
@@ -37,18 +38,27 @@ class TileInspection(QObject):
         self.cursor_label = cursor_label
         self.session: SlideSession | None = None
         self.style: OverlayStyle | None = None
+        self._rects_of: AnalysisResult | None = None
+        self._rects_cache = np.empty((0, 4), dtype=np.int64)
         self._request = 0
         view.tile_clicked.connect(self.inspect_at)
         view.cursor_moved.connect(self._on_cursor_moved)
         view.loader.region_ready.connect(self._on_region_ready)
         view.loader.region_failed.connect(self._on_region_failed)
 
+    def _rects(self, r: AnalysisResult) -> np.ndarray:
+        """The result's tile rectangles, kept while it is the same result: the hover asks on
+        every mouse move, and they never change for a result."""
+        if self._rects_of is not r:
+            self._rects_of, self._rects_cache = r, r.rects()
+        return self._rects_cache
+
     def tile_at(self, l0_x: float, l0_y: float) -> int | None:
         """Index of the analysed tile under a point (with overlap: the done one centred nearest)."""
         r = self.session.result if self.session is not None else None
         if r is None or r.n_tiles == 0:
             return None
-        rects = r.rects()
+        rects = self._rects(r)
         inside = np.flatnonzero((rects[:, 0] <= l0_x) & (l0_x < rects[:, 0] + rects[:, 2])
                                 & (rects[:, 1] <= l0_y) & (l0_y < rects[:, 1] + rects[:, 3]))
         if len(inside) == 0:
@@ -67,17 +77,17 @@ class TileInspection(QObject):
             if r is not None:
                 self.inspector.clear("No analysed tile here: only tissue tiles are classified.")
             return
-        x, y, w, h = (int(v) for v in r.rects()[i])
+        x, y, w, h = (int(v) for v in self._rects(r)[i])
         status = {TILE_DONE: "done", TILE_FAILED: "failed", TILE_QC: "qc"}.get(int(r.status[i]), "pending")
         probs = tuple(float(p) for p in r.probs[i]) if status == "done" else None
         done = status == "done"
-        spread = r.top_spread()
+        top = int(np.argmax(r.probs[i])) if done else 0
         info = TileInfo(i, int(r.t_col[i]), int(r.t_row[i]), (x, y, w, h), r.provenance.tile_um, status, probs,
                         r.errors.get(i), self.style.class_names, self.style.class_colors, float(r.tissue[i]),
                         qc=describe(int(r.qc[i])),
-                        entropy=float(r.entropy()[i]) if done else None,
-                        margin=float(r.margin()[i]) if done else None,
-                        spread=float(spread[i]) if done and spread is not None else None)
+                        entropy=float(entropy_of(r.probs[i:i + 1])[0]) if done else None,
+                        margin=float(margin_of(r.probs[i:i + 1])[0]) if done else None,
+                        spread=float(r.spread[i, top]) if done and r.spread is not None else None)
         self.inspector.show_tile(info)
         self.view.set_selected_tile((x, y, w, h))
         self._request = self.view.loader.request_region(x, y, 0, w, h)
