@@ -534,9 +534,7 @@ def run_analysis(
         positions = np.flatnonzero(batch.ok)
         failed, flagged = batch.failed, batch.flagged  # reported with the first slice
         start = 0
-        while start < len(positions) or (failed or flagged):
-            if cancel.is_set() and start > 0:
-                break  # the rest of this batch stays pending, and a resumed run classifies it
+        while True:  # a batch holds at least one tile: classified, failed or flagged
             # Two tiles first: the time per tile is not known yet, and the first result should come soon.
             size = 2 if per_tile_s is None else max(1, int(slice_s / max(per_tile_s, 1e-6)))
             part = positions[start:start + size]
@@ -550,8 +548,8 @@ def run_analysis(
             finish(batch.indices[part], failed, flagged, handle)
             failed, flagged = [], []
             start += len(part)
-            if not len(part):
-                break
+            if start >= len(positions) or cancel.is_set():
+                break  # on cancel the rest of the batch stays pending, and a resumed run classifies it
 
     feeder.start()
     try:
