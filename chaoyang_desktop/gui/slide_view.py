@@ -77,8 +77,9 @@ class PlanPreview:
     def from_plan(cls, plan: AnalysisPlan) -> PlanPreview:
         mask = plan.tissue_mask.mask
         rgba = np.zeros((*mask.shape, 4), dtype=np.uint8)
-        rows, cols = np.indices(mask.shape)
-        light = ((rows + cols) // TISSUE_STRIPE_PX) % 2 == 0
+        # Diagonal bands from one int32 sum of row and column (np.indices would make two int64 grids).
+        diagonal = np.add.outer(np.arange(mask.shape[0], dtype=np.int32), np.arange(mask.shape[1], dtype=np.int32))
+        light = (diagonal // TISSUE_STRIPE_PX) % 2 == 0
         rgba[mask & light] = TISSUE_STRIPES[0]
         rgba[mask & ~light] = TISSUE_STRIPES[1]
         return cls(rgba, plan.grid.tile_rects(plan.t_col, plan.t_row), plan.grid,
