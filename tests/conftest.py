@@ -35,3 +35,17 @@ def test_data() -> Path:
     if not (TEST_DATA / "SHA256SUMS").is_file():
         pytest.fail(f"the test data is missing from {TEST_DATA}: check out the whole repository")
     return TEST_DATA
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> object:
+    """A local Ray cluster with 2 CPUs, started once for the session and stopped at its end.
+
+    Ray is part of the dev install (the ``cluster`` extra), so a missing Ray fails the tests
+    that need it instead of skipping them.
+    """
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

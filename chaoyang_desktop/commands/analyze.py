@@ -4,79 +4,25 @@ Every run also writes ``cohort.csv`` at the ``--out`` root, one row per input of
 single slide, so scripts find it in one place): analysed, skipped because finished earlier (its
 numbers read back from its ``summary.json``), or failed with the reason. ``--report`` adds
 ``report.pdf`` to each slide's folder, also for finished slides that lack one.
+
+``--ray ADDRESS`` spreads the slides over a Ray cluster (:mod:`chaoyang_desktop.core.cluster`);
+the workers send each slide's per-tile result back and this process writes the same outputs as an
+in-process run. Either way a progress line after each slide gives slides per hour and the time left.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from chaoyang_desktop.commands.common import Progress, add_engine_options, load_classifier
+from chaoyang_desktop.core.analysis.cohort import pace_line
 from chaoyang_desktop.core.errors import ChaoyangError
-
-
-def _slide_inputs(inputs: Sequence[str], out_root: Path | None = None) -> tuple[list[Path], list[tuple[str, str]]]:
-    """Slides and images named directly or found in folders (recursively), and inputs that are not.
-
-    Files inside ``out_root`` are never inputs: a results folder inside the slide folder would
-    otherwise have its own heatmaps analysed as slides on the next run.
-    """
-    from chaoyang_desktop.core.slide.imageio import IMAGE_SUFFIXES
-    from chaoyang_desktop.core.slide.reader import SLIDE_SUFFIXES
-
-    suffixes = set(SLIDE_SUFFIXES) | set(IMAGE_SUFFIXES)
-    outputs = out_root.resolve() if out_root is not None else None
-    found: list[Path] = []
-    problems: list[tuple[str, str]] = []
-    for raw in inputs:
-        p = Path(raw)
-        if p.is_file():
-            found.append(p)
-        elif p.is_dir():
-            hits = []
-            dicom_dirs: set[Path] = set()
-            for q in sorted(p.rglob("*"), key=lambda q: str(q).lower()):
-                if not q.is_file() or q.name.startswith(".") or q.suffix.lower() not in suffixes:
-                    continue
-                if outputs is not None and q.resolve().is_relative_to(outputs):
-                    continue
-                if q.suffix.lower() == ".dcm":  # one DICOM series per folder: open it once
-                    if q.parent in dicom_dirs:
-                        continue
-                    dicom_dirs.add(q.parent)
-                hits.append(q)
-            if not hits:
-                problems.append((str(p), "no slides or images found in this folder"))
-            found.extend(hits)
-        else:
-            problems.append((str(p), "no such file or folder"))
-    return found, problems
-
-
-def _output_names(slides: list[Path]) -> list[str]:
-    """``<stem>`` per slide; stems shared by several slides get their folder name appended."""
-    stems = [s.stem for s in slides]
-    counts = {st: stems.count(st) for st in stems}
-    names = [st if counts[st] == 1 else f"{st}_{s.parent.name}" for st, s in zip(stems, slides)]
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
-    return out
-
-
-def _is_finished(folder: Path) -> bool:
-    try:
-        doc = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return bool(doc.get("analysis", {}).get("complete")) and (folder / "tiles.csv").is_file()
 
 
 def _saved_entry(slide_path: Path, folder: Path) -> Any:
@@ -111,17 +57,6 @@ def _write_outputs(result: Any, thumbnail: Any, slide_path: Path, folder: Path, 
                 write_report(result, thumbnail, slide, tmp / REPORT_PDF, annotations=annotations)
 
 
-# Cohort statuses of slides the model did not run on, by the error that stopped them.
-def _failure_status(exc: ChaoyangError) -> str:
-    from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
-
-    if isinstance(exc, OutOfDomainError):
-        return "out of domain"
-    if isinstance(exc, NoTilesError):
-        return "no tiles"
-    return "failed"
-
-
 def _failure_message(exc: ChaoyangError) -> str:
     from chaoyang_desktop.core.errors import OutOfDomainError
 
@@ -130,18 +65,167 @@ def _failure_message(exc: ChaoyangError) -> str:
     return str(exc)
 
 
+def _report_entry(report: Any, output: str) -> Any:
+    """The cohort row of a slide this run ended (analysed, refused or failed)."""
+    from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE
+    from chaoyang_desktop.export.cohort_csv import CohortEntry
+
+    if report.status == SLIDE_DONE:
+        return CohortEntry(report.path, output, "ok", summary=report.summary, domain=report.domain)
+    return CohortEntry(report.path, output, report.status, _failure_text(report), domain=report.domain)
+
+
+def _failure_text(report: Any) -> str:
+    from chaoyang_desktop.core.analysis.cohort import SLIDE_OUT_OF_DOMAIN
+
+    if report.status == SLIDE_OUT_OF_DOMAIN:
+        return f"{report.error} To analyse it anyway, run again with --allow-out-of-domain."
+    return str(report.error)
+
+
+class _CohortRun:
+    """One ``analyze`` run's bookkeeping: cohort rows, failures, outputs and the pace line."""
+
+    def __init__(self, args: argparse.Namespace, out_root: Path, todo: list[tuple[Path, str]],
+                 annotations: Sequence[Any]) -> None:
+        from chaoyang_desktop.core.analysis.cohort import CohortClock
+
+        self.args = args
+        self.out_root = out_root
+        self.todo = todo
+        self.annotations = annotations
+        self.entries: dict[int, Any] = {}
+        self.failures: list[tuple[str, str]] = []
+        self.clock = CohortClock()  # started once the model is loaded (or the cluster is up)
+        self.ended = 0
+
+    def say(self, text: str) -> None:
+        if not self.args.quiet:
+            print(text, file=sys.stderr)
+
+    def slide_ended(self, j: int, k: int, report: Any, result: Any, thumbnail: Any) -> None:
+        """Write slide ``k`` of ``todo`` (cohort row ``j``): its outputs, or its failure."""
+        from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE
+
+        slide_path, name = self.todo[k]
+        folder = self.out_root / name
+        prefix = f"[{k + 1}/{len(self.todo)}] {slide_path.name}"
+        self.ended += 1
+        self.clock.finished(k, analysed=report.status == SLIDE_DONE and not report.from_cache)
+        if report.status == SLIDE_DONE:
+            try:
+                _write_outputs(result, thumbnail, slide_path, folder, self.args.report, self.args.mpp,
+                               self.annotations)
+            except ChaoyangError as exc:
+                report = dataclasses.replace(report, status="failed", error=str(exc))
+        self.entries[j] = _report_entry(report, str(folder) if folder.is_dir() else "")
+        if report.status != SLIDE_DONE:
+            message = _failure_text(report)
+            self.failures.append((str(slide_path), message))
+            print(f"error: {slide_path}: {message}", file=sys.stderr)
+        else:
+            for i, msg in sorted(result.errors.items()):
+                print(f"warning: {slide_path.name}: tile {i} failed: {msg}", file=sys.stderr)
+            src = "from cache" if report.from_cache else f"{report.seconds:.1f} s"
+            where = f" on {report.worker}" if report.worker and report.worker != "this computer" else ""
+            retried = f" after {report.attempts} tries" if report.attempts > 1 else ""
+            top = max(report.summary["classes"], key=lambda c: c["area_mm2"])
+            qc = f", {result.n_qc} left out by QC" if result.n_qc else ""
+            self.say(f"{prefix}: done ({src}{where}{retried}), {result.n_done} tiles, {result.n_failed} failed{qc}; "
+                     f"largest class {top['name']} {top['percent']:.1f}% -> {folder}")
+        if len(self.todo) > 1:
+            self.say(f"cohort: {pace_line(self.ended, len(self.todo), self.clock)}")
+
+
+def _run_in_process(args: argparse.Namespace, run: _CohortRun, settings: Any, index_of: dict[Any, int]) -> None:
+    from chaoyang_desktop.core.analysis.cache import ResultCache
+    from chaoyang_desktop.core.analysis.run import analyze_cohort_slide
+
+    clf = load_classifier(args)
+    cache = None if args.no_cache else ResultCache()
+    run.clock.start()
+    for k, (slide_path, name) in enumerate(run.todo):
+        prefix = f"[{k + 1}/{len(run.todo)}] {slide_path.name}"
+        bar: Progress | None = None
+
+        def on_plan(plan: Any, result: Any, prefix: str = prefix, k: int = k) -> None:
+            nonlocal bar
+            assumed = " (pixel size assumed)" if plan.provenance.mpp_assumed else ""
+            run.say(f"{prefix}: {plan.n_tiles} tissue tiles of {plan.grid.t_cols * plan.grid.t_rows}, "
+                    f"{plan.provenance.tile_um:.0f} um at level {plan.grid.level}{assumed}")
+            bar = Progress(plan.n_tiles, slide_path.name[:20], args.quiet, unit="tile")
+            bar.update_to(result.n_done + result.n_failed + result.n_qc)
+
+        def on_batch(update: Any, k: int = k) -> None:
+            if bar is not None:
+                bar.update_to(update.done)
+            run.clock.running(k, update.done / max(1, update.total))
+
+        report, outcome = analyze_cohort_slide(slide_path, clf, settings, mpp=args.mpp, cache=cache, fresh=args.force,
+                                               on_plan=on_plan, on_batch=on_batch)
+        if bar is not None:
+            bar.close()
+        run.slide_ended(index_of[(slide_path, name)], k, report,
+                        outcome.result if outcome is not None else None,
+                        outcome.plan.thumbnail if outcome is not None else None)
+
+
+def _run_on_ray(args: argparse.Namespace, run: _CohortRun, settings: Any, index_of: dict[Any, int]) -> None:
+    from chaoyang_desktop.core.analysis.cache import ResultCache
+    from chaoyang_desktop.core.cluster.availability import require_ray
+    from chaoyang_desktop.commands.common import engine_settings
+
+    require_ray()
+    from chaoyang_desktop.core.cluster.events import (
+        ClusterReady, ClusterSettings, CohortSlide, SlideDone, SlideStarted, WorkerLost)
+    from chaoyang_desktop.core.cluster.ray_cohort import run_cohort_on_ray
+
+    cluster = ClusterSettings(address=args.ray, workers=args.ray_workers, cpus_per_worker=args.ray_cpus_per_worker,
+                              max_attempts=args.ray_attempts)
+    slides = [CohortSlide(k, str(path), args.mpp) for k, (path, _name) in enumerate(run.todo)]
+
+    def on_event(event: object) -> None:
+        if isinstance(event, ClusterReady):
+            run.clock.start()
+            run.say(f"ray: {event.description}")
+        elif isinstance(event, SlideStarted):
+            again = f" (try {event.attempt})" if event.attempt > 1 else ""
+            run.say(f"[{event.index + 1}/{len(run.todo)}] {Path(slides[event.index].path).name}: "
+                    f"started on {event.worker}{again}")
+        elif isinstance(event, WorkerLost):
+            print(f"warning: {Path(slides[event.index].path).name}: {event.message}", file=sys.stderr)
+        elif isinstance(event, SlideDone):
+            path, name = run.todo[event.index]
+            run.slide_ended(index_of[(path, name)], event.index, event.report, event.result, event.thumbnail)
+
+    run_cohort_on_ray(slides, args.model, engine_settings(args), settings, cluster, on_event=on_event,
+                      cache=None if args.no_cache else ResultCache(), fresh=args.force,
+                      allow_download=not args.offline)
+
+
+def _write_cohort(run: _CohortRun, problems: list[tuple[str, str]], out_root: Path) -> None:
+    from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
+
+    cohort = [run.entries[j] for j in sorted(run.entries)] + [CohortEntry(path, "", "failed", msg)
+                                                                for path, msg in problems]
+    write_cohort_csv(cohort, out_root / COHORT_CSV)
+
+
 def run(args: argparse.Namespace) -> int:
     from chaoyang_desktop.commands.report import report_from_result_dir
-    from chaoyang_desktop.core.analysis.run import analyze_slide
-    from chaoyang_desktop.core.analysis.cache import ResultCache
+    from chaoyang_desktop.core.analysis.cohort import find_slides, is_finished, output_names
     from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
     from chaoyang_desktop.core.slide.annotations import read_annotations_file
     from chaoyang_desktop.core.slide.roi import load_roi
     from chaoyang_desktop.core.slide.reader import check_mpp
     from chaoyang_desktop.export.bundle import REPORT_PDF
-    from chaoyang_desktop.export.cohort_csv import COHORT_CSV, CohortEntry, write_cohort_csv
+    from chaoyang_desktop.export.cohort_csv import CohortEntry
 
     check_mpp(args.mpp, "--mpp")
+    if args.ray is not None:  # before any slide is read: a missing Ray is a one-line answer
+        from chaoyang_desktop.core.cluster.availability import require_ray
+
+        require_ray()
     roi = load_roi(args.roi) if args.roi else None
     annotations = read_annotations_file(args.annotations).annotations if args.annotations else []
     settings = AnalysisSettings(tile_um=args.tile_um, stride_um=args.stride_um, tissue_threshold=args.tissue_threshold,
@@ -149,81 +233,44 @@ def run(args: argparse.Namespace) -> int:
                                 workers=args.workers, allow_out_of_domain=args.allow_out_of_domain,
                                 qc=args.qc == "on").validated()
     out_root = Path(args.out)
-    slides, problems = _slide_inputs(args.paths, out_root)
+    slides, problems = find_slides(args.paths, out_root)
     for path, msg in problems:
         print(f"error: {path}: {msg}", file=sys.stderr)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ChaoyangError(f"Cannot create the output folder {out_root}: {exc.strerror}.") from exc
-    failures: list[tuple[str, str]] = list(problems)
-    names = _output_names(slides)
-    todo = [(s, n) for s, n in zip(slides, names) if args.force or not _is_finished(out_root / n)]
+    names = output_names(slides)
+    todo = [(s, n) for s, n in zip(slides, names) if args.force or not is_finished(out_root / n)]
+    run = _CohortRun(args, out_root, todo, annotations)
+    run.failures.extend(problems)
     # Cohort rows keyed by input order, so cohort.csv lists the slides as they were given.
-    entries: dict[int, CohortEntry] = {}
     for j, (s, n) in enumerate(zip(slides, names)):
         if (s, n) in todo:
             continue
-        if not args.quiet:
-            print(f"skip: {s} (finished in {out_root / n}; --force to redo)", file=sys.stderr)
-        entries[j] = _saved_entry(s, out_root / n)
+        run.say(f"skip: {s} (finished in {out_root / n}; --force to redo)")
+        run.entries[j] = _saved_entry(s, out_root / n)
         if args.report and not (out_root / n / REPORT_PDF).is_file():
             try:
                 report_from_result_dir(out_root / n)
             except ChaoyangError as exc:
-                failures.append((str(s), f"report: {exc}"))
-                entries[j] = CohortEntry(str(s), str(out_root / n), "failed", f"report: {exc}")
+                run.failures.append((str(s), f"report: {exc}"))
+                run.entries[j] = CohortEntry(str(s), str(out_root / n), "failed", f"report: {exc}")
                 print(f"error: {s}: report: {exc}", file=sys.stderr)
-    clf = load_classifier(args) if todo else None
-    cache = None if args.no_cache else ResultCache()
     index_of = {(s, n): j for j, (s, n) in enumerate(zip(slides, names))}
-    for k, (slide_path, name) in enumerate(todo, 1):
-        j = index_of[(slide_path, name)]
-        prefix = f"[{k}/{len(todo)}] {slide_path.name}"
-        bar: Progress | None = None
-        t0 = time.perf_counter()
-
-        def on_plan(plan: Any, result: Any, prefix: str = prefix) -> None:
-            nonlocal bar
-            if not args.quiet:
-                assumed = " (pixel size assumed)" if plan.provenance.mpp_assumed else ""
-                print(f"{prefix}: {plan.n_tiles} tissue tiles of {plan.grid.t_cols * plan.grid.t_rows}, "
-                      f"{plan.provenance.tile_um:.0f} um at level {plan.grid.level}{assumed}", file=sys.stderr)
-            bar = Progress(plan.n_tiles, slide_path.name[:20], args.quiet, unit="tile")
-            bar.update_to(result.n_done + result.n_failed + result.n_qc)
-
-        try:
-            outcome = analyze_slide(slide_path, clf, settings, mpp=args.mpp, cache=cache, on_plan=on_plan,
-                                    on_batch=lambda u: bar.update_to(u.done) if bar else None, fresh=args.force)
-            if bar is not None:
-                bar.close()
-            result = outcome.result
-            _write_outputs(result, outcome.plan.thumbnail, slide_path, out_root / name, args.report, args.mpp,
-                           annotations)
-            entries[j] = CohortEntry(str(slide_path), str(out_root / name), "ok", summary=result.summary(),
-                                     domain=result.provenance.domain_check)
-            for i, msg in sorted(result.errors.items()):
-                print(f"warning: {slide_path.name}: tile {i} failed: {msg}", file=sys.stderr)
-            if not args.quiet:
-                src = "from cache" if outcome.from_cache else f"{time.perf_counter() - t0:.1f} s"
-                top = max(result.summary()["classes"], key=lambda c: c["area_mm2"])
-                qc = f", {result.n_qc} left out by QC" if result.n_qc else ""
-                print(f"{prefix}: done ({src}), {result.n_done} tiles, {result.n_failed} failed{qc}; "
-                      f"largest class {top['name']} {top['percent']:.1f}% -> {out_root / name}", file=sys.stderr)
-        except ChaoyangError as exc:
-            if bar is not None:
-                bar.close()
-            message = _failure_message(exc)
-            failures.append((str(slide_path), message))
-            check = getattr(exc, "check", None)
-            entries[j] = CohortEntry(str(slide_path), str(out_root / name) if (out_root / name).is_dir() else "",
-                                     _failure_status(exc), message, domain=check.to_dict() if check is not None else None)
-            print(f"error: {slide_path}: {message}", file=sys.stderr)
-    cohort = [entries[j] for j in sorted(entries)] + [CohortEntry(path, "", "failed", msg) for path, msg in problems]
-    write_cohort_csv(cohort, out_root / COHORT_CSV)
-    if failures:
-        print(f"\n{len(failures)} input(s) failed:", file=sys.stderr)
-        for path, msg in failures:
+    try:
+        if todo and args.ray is not None:
+            _run_on_ray(args, run, settings, index_of)
+        elif todo:
+            _run_in_process(args, run, settings, index_of)
+    except BaseException:
+        if run.ended:  # interrupted, or the cluster failed mid-run: the rows of the slides that ended are kept
+            _write_cohort(run, problems, out_root)
+        raise
+    _write_cohort(run, problems, out_root)
+    if run.failures:
+        print(f"\n{len(run.failures)} input(s) failed:", file=sys.stderr)
+        for path, msg in run.failures:
             print(f"  {path}: {msg}", file=sys.stderr)
         return 1
     return 0
@@ -257,5 +304,16 @@ def add_parser(sub: Any) -> None:
                    help="analyse slides the input check finds outside the model's domain (fluorescence, grayscale, "
                         "another stain, too coarse a pixel size); the outputs say so")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    r = p.add_argument_group("cluster (Ray; pip install \".[cluster]\")")
+    r.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="spread the slides over a Ray cluster: its address (head:6379), auto (the cluster this "
+                        "computer joined), or local (start Ray on this computer). Every node must read the slides "
+                        "and the model at the same paths (docs/cluster.md)")
+    r.add_argument("--ray-workers", type=int, default=None, metavar="N",
+                   help="workers (each loads the model once; default: one per GPU, else CPUs / --ray-cpus-per-worker)")
+    r.add_argument("--ray-cpus-per-worker", type=int, default=1, metavar="N",
+                   help="CPUs each worker reserves on CPU nodes, and its PyTorch threads (default: 1)")
+    r.add_argument("--ray-attempts", type=int, default=3, metavar="N",
+                   help="tries per slide when its worker dies (default: 3)")
     add_engine_options(p)
     p.set_defaults(func=run)

@@ -91,5 +91,17 @@ class ResultCache:
         except (ChaoyangError, OSError) as exc:
             log.warning("Could not save to the results cache (%s); the analysis itself is unaffected.", exc)
 
+    def complete_keys(self) -> set[str]:
+        """The keys whose stored result is complete with no failed tile: those a run takes as they are."""
+        keys = set()
+        for folder in self.root.glob("*/summary.json"):
+            try:
+                tiles = json.loads(folder.read_text(encoding="utf-8"))["analysis"]["tiles"]
+                if int(tiles.get("pending", 1)) == 0 and int(tiles.get("failed", 1)) == 0:
+                    keys.add(folder.parent.name)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # unreadable: load() drops it when a run asks for it
+        return keys
+
     def clear(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

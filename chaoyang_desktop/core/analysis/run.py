@@ -17,7 +17,8 @@ from typing import Any
 
 
 from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
-from chaoyang_desktop.core.errors import NoTilesError, OutOfDomainError
+from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE, SlideReport, failure_status
+from chaoyang_desktop.core.errors import ChaoyangError, NoTilesError, OutOfDomainError
 from chaoyang_desktop.core.model.inference import Classifier
 from chaoyang_desktop.core.analysis.pipeline import AnalysisPlan, AnalysisSettings, BatchUpdate, TileScheduler, plan_analysis, run_analysis
 from chaoyang_desktop.core.analysis.results import AnalysisResult
@@ -127,3 +128,37 @@ def analyze_slide(
     with open_slide(path, mpp=mpp, assumed_mpp=classifier.profile.nominal_mpp) as slide:
         return analyze_open_slide(slide, classifier, settings, cache=cache, cancel=cancel, on_plan=on_plan,
                                   on_batch=on_batch, fresh=fresh)
+
+
+def analyze_cohort_slide(
+    path: str | Path,
+    classifier: Classifier,
+    settings: AnalysisSettings,
+    *,
+    mpp: float | None = None,
+    cache: ResultCache | None = None,
+    fresh: bool = False,
+    worker: str = "this computer",
+    cancel: threading.Event | None = None,
+    on_plan: Callable[[AnalysisPlan, AnalysisResult], None] | None = None,
+    on_batch: Callable[[BatchUpdate], None] | None = None,
+) -> tuple[SlideReport, AnalysisOutcome | None]:
+    """Analyse one slide of a cohort; its errors become the report's status and reason.
+
+    Arguments are :func:`analyze_slide`'s; ``worker`` says where it ran, in words. Returns the
+    report and, when the model ran (or the cache answered), the outcome with the result and its
+    plan. A cancelled slide's outcome says so (its report is not final: check
+    ``outcome.cancelled``). Errors that are bugs (not :class:`ChaoyangError`) propagate.
+    """
+    t0 = time.perf_counter()
+    try:
+        outcome = analyze_slide(path, classifier, settings, mpp=mpp, cache=cache, fresh=fresh, cancel=cancel,
+                                on_plan=on_plan, on_batch=on_batch)
+    except ChaoyangError as exc:
+        check = getattr(exc, "check", None)
+        return SlideReport(str(path), failure_status(exc), str(exc), domain=check.to_dict() if check is not None else None,
+                           seconds=time.perf_counter() - t0, worker=worker), None
+    result = outcome.result
+    return SlideReport(str(path), SLIDE_DONE, summary=result.summary(), domain=result.provenance.domain_check,
+                       seconds=0.0 if outcome.from_cache else time.perf_counter() - t0, from_cache=outcome.from_cache,
+                       cache_key=outcome.cache_key, worker=worker), outcome
