@@ -14,7 +14,8 @@ whose top two classes are within ``uncertainty.margin_threshold`` (``summary.jso
 are read back from its ``summary.json``), ``out of domain`` (the input check refused it: not
 brightfield H&E, or too coarse a pixel size), ``no tiles`` (nothing to classify: smaller than a
 tile, a region outside the slide, no tissue) or ``failed``; ``error`` says why, and these have no
-numbers. ``input_check`` is the domain check's status (``passed``, ``analysed anyway`` when
+numbers. The app's cohort window also lists slides not run yet, as ``not analysed``.
+``input_check`` is the domain check's status (``passed``, ``analysed anyway`` when
 ``--allow-out-of-domain`` overrode findings, ``out of domain``; empty when the check did not run)
 and ``input_findings`` its findings, each a sentence. The
 numbers are those of :meth:`AnalysisResult.summary`, the ones ``summary.json`` holds, with the
@@ -34,7 +35,7 @@ from chaoyang_desktop.core.slide.tile_qc import QC_NAMES
 from chaoyang_desktop.core.atomic import write_with
 
 COHORT_CSV = "cohort.csv"
-STATUSES = ("ok", "skipped", "out of domain", "no tiles", "failed")
+STATUSES = ("ok", "skipped", "out of domain", "no tiles", "failed", "not analysed")
 BASE_COLUMNS = ("slide", "output", "status", "error", "input_check", "input_findings", "tiles_total", "tiles_done",
                 "tiles_failed", "tiles_qc", "qc_glass", "qc_pen", "qc_blur", "qc_dark", "analysed_area_mm2",
                 "unsure_percent")
