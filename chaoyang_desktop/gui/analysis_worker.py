@@ -123,6 +123,21 @@ class SlideJob:
 
 
 @dataclass(frozen=True)
+class CohortSlideJob:
+    """Analyse one slide of a cohort; it finishes with its :class:`SlideReport` as payload.
+
+    The slide's own errors (unreadable, out of domain, no tissue) come back as the report's
+    status, so the cohort goes on; only a missing model stops it (``model_missing``).
+    """
+
+    path: str
+    mpp: float | None
+    model: ModelRequest
+    analysis: AnalysisRequest
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
 class PatchJob:
     paths: tuple[str, ...]
     model: ModelRequest
@@ -276,6 +291,8 @@ class AnalysisWorker(QObject):
                 return
             if isinstance(job, SlideJob):
                 self._run_slide(job_id, job, cancel)
+            elif isinstance(job, CohortSlideJob):
+                self._run_cohort_slide(job_id, job, cancel)
             elif isinstance(job, PatchJob):
                 self._run_patches(job_id, job, cancel)
             elif isinstance(job, DownloadJob):
@@ -410,6 +427,25 @@ class AnalysisWorker(QObject):
         status = STATUS_CANCELLED if outcome.cancelled else STATUS_DONE
         result = outcome.result
         self.job_finished.emit(job_id, status, SlideOutcome(outcome.from_cache, TileState.of(result), outcome.cache_key))
+
+    def _run_cohort_slide(self, job_id: int, job: CohortSlideJob, cancel: threading.Event) -> None:
+        from chaoyang_desktop.core.analysis.cache import ResultCache
+        from chaoyang_desktop.core.analysis.run import analyze_cohort_slide
+
+        clf = self._classifier(job_id, job.model)
+        started = time.perf_counter()
+
+        def on_plan(plan: Any, result: Any) -> None:
+            # Tiles finished before (a paused or interrupted run) count as done from the start.
+            done = result.n_tiles - len(result.to_classify())
+            self.progress_changed.emit(job_id, done, result.n_tiles, time.perf_counter() - started)
+
+        report, outcome = analyze_cohort_slide(
+            job.path, clf, job.analysis.settings(), mpp=job.mpp, cache=ResultCache(), fresh=job.fresh,
+            cancel=cancel, on_plan=on_plan,
+            on_batch=lambda u: self.progress_changed.emit(job_id, u.done, u.total, time.perf_counter() - started))
+        status = STATUS_CANCELLED if outcome is not None and outcome.cancelled else STATUS_DONE
+        self.job_finished.emit(job_id, status, report)
 
     def _run_preview(self, job_id: int, job: SlideJob) -> None:
         from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key

@@ -16,6 +16,7 @@ Payloads (PySide6 signals carry Python objects as ``object``; their classes are 
     batch_ready: :class:`~chaoyang_desktop.core.analysis.pipeline.BatchUpdate`
     patch_results: ``list`` of :class:`~chaoyang_desktop.core.analysis.patches.PatchResult`
     finished: status (``done`` or ``cancelled``) and, by job, :class:`SlideOutcome`,
+        :class:`~chaoyang_desktop.core.analysis.cohort.SlideReport` (a cohort's slide),
         :class:`ExportDone`, :class:`EvaluationOutcome`, :class:`DeviceInfo` or None.
 """
 

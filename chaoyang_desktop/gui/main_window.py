@@ -34,6 +34,7 @@ from chaoyang_desktop.core.analysis.results import TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.gui.analysis_worker import (
     AnalysisRequest,
+    CohortSlideJob,
     DeviceInfo,
     ModelRequest,
     PlanReady,
@@ -41,6 +42,7 @@ from chaoyang_desktop.gui.analysis_worker import (
     WorkerHost,
 )
 from chaoyang_desktop.gui.annotation_controller import GEOJSON_SUFFIXES, AnnotationController
+from chaoyang_desktop.gui.cohort_runner import CohortRunner, CohortSnapshot
 from chaoyang_desktop.gui.dialogs import open_log_folder, show_about, show_error
 from chaoyang_desktop.gui.evaluation_view import Evaluator
 from chaoyang_desktop.gui.heatmap_presenter import HeatmapPresenter
@@ -73,6 +75,7 @@ from chaoyang_desktop.gui.tile_inspection import TileInspection
 
 if TYPE_CHECKING:
     from chaoyang_desktop.core.model.profile import ModelProfile
+    from chaoyang_desktop.gui.cohort_window import CohortWindow
     from chaoyang_desktop.core.slide.roi import Roi
 
 log = logging.getLogger(__name__)
@@ -158,6 +161,12 @@ class MainWindow(QMainWindow):
         self.display_adjust_dialog: QDialog | None = None
         #: The open slide's analysis and preview jobs (they follow the session).
         self.analysis = SlideAnalysis(self.host, self)
+        #: The opened folder's slides analysed as one cohort (its window is made with the first folder).
+        self.cohort = CohortRunner(self.host, self.cohort_snapshot, settings.cluster_settings, DEFAULT_CLASS_NAMES,
+                                   parent=self)
+        self.cohort_window: CohortWindow | None = None
+        #: A cohort slide being opened: its stored result is looked up with the cohort's settings.
+        self._lookup_with: tuple[str, tuple[ModelRequest, AnalysisRequest]] | None = None
         self._pending_after_model: str | None = None
         self._awaiting_confirm = False
         self._background_note = ""
@@ -251,12 +260,24 @@ class MainWindow(QMainWindow):
         h.device_ready.connect(self._on_device)
         h.model_ready.connect(self._on_model_ready)
         h.busy_changed.connect(self._update_actions)
+        c = self.cohort
+        c.model_missing.connect(self._cohort_model_missing)
+        c.failed.connect(lambda message: self.report_error("The cohort cannot run", message, parent=self.cohort_window))
+        c.paced.connect(lambda line: self.cohort_label.setText(f"Cohort: {line}"))
+        c.state_changed.connect(lambda _state: self.cohort_label.setVisible(self.cohort.active))
 
     # ===== requests built from the settings ===================================================================
     def _model_request(self) -> ModelRequest:
         if self._model_request_override is not None:
             return self._model_request_override
         return self.settings.model_request(self._model_spec)
+
+    def cohort_snapshot(self) -> CohortSnapshot:
+        """What a cohort run uses: Settings and the command line (never the open slide's region or preset)."""
+        request = self.settings.analysis_request(None, **self._analysis_overrides)
+        if self._always_allow_out_of_domain:
+            request = dataclasses.replace(request, allow_out_of_domain=True)
+        return CohortSnapshot(self._model_request(), request, self._cli_mpp)
 
     def analysis_request(self) -> AnalysisRequest:
         request = self.settings.analysis_request(self.roi, **self._analysis_overrides)
@@ -305,6 +326,7 @@ class MainWindow(QMainWindow):
             self.slide_list.set_slides(list(target.paths), target.folder, note)
             self.slides_dock.show()
             self.resizeDocks([self.slides_dock], [250], Qt.Orientation.Horizontal)
+            self.show_cohort([str(p) for p in target.paths], target.folder)
             return self.open_slide_file(str(target.paths[0]))
         self.slides_dock.hide()
         return self.open_gallery(target, auto_classify=auto_classify)
@@ -316,13 +338,19 @@ class MainWindow(QMainWindow):
         manager used to end it silently). It can be stopped (its finished tiles are kept:
         Analyze resumes it) or, except when quitting, kept running in the background.
         """
-        background = [h for h in self.host.running_jobs() if h.background] if action == "Quit" else []
-        if not (self.interactive and (self.analysis.running or background)
+        quitting = action == "Quit"
+        background = [h for h in self.host.running_jobs()
+                      if h.background and not self.cohort.is_cohort_job(h)] if quitting else []
+        cohort = quitting and self.cohort.running
+        if not (self.interactive and (self.analysis.running or background or cohort)
                 and self.settings.get("ui/ask_before_stopping_a_run")):
             return False
         r = self.result if self.analysis.running else None
-        path = self.slide_path if self.analysis.running else getattr(background[0].job, "path", "")
+        path = self.slide_path if self.analysis.running else getattr(background[0].job, "path", "") if background else ""
+        name = Path(path).name if path else "This slide"
         done = f" ({r.n_done:,} of {r.n_tiles:,} tiles done)" if r is not None else ""
+        if not (self.analysis.running or background):
+            name, done = self.cohort.run_summary()
         session = self.session
 
         def answered(answer: str) -> None:
@@ -334,10 +362,11 @@ class MainWindow(QMainWindow):
             else:
                 self.analysis.leave()  # the finished tiles are checkpointed by the worker as it stops
                 self._stop_background_jobs()
+                if quitting:
+                    self.cohort.cancel()
             then()
 
-        self.leave_run_dialog = ask_before_leaving_run(self, Path(path).name if path else "This slide", done, action,
-                                                       answered)
+        self.leave_run_dialog = ask_before_leaving_run(self, name, done, action, answered)
         return True
 
     def _leave_current(self) -> None:
@@ -350,6 +379,38 @@ class MainWindow(QMainWindow):
     def _open_from_list(self, path: str) -> None:
         if not self._ask_before_leaving_run(lambda: self.open_slide_file(path)):
             self.open_slide_file(path)
+
+    def show_cohort(self, paths: list[str] | None = None, folder: Path | None = None) -> None:
+        """Show the cohort window; with ``paths``, for these slides (a run of other slides is never replaced)."""
+        from chaoyang_desktop.gui.cohort_window import CohortWindow
+
+        if self.cohort_window is None:
+            self.cohort_window = win = CohortWindow(self.cohort, self.settings, self)
+            win.slide_activated.connect(self.open_cohort_slide)
+            win.error_raised.connect(lambda title, message: self.report_error(title, message, parent=win))
+            win.exported.connect(lambda folder: self.statusBar().showMessage(f"Cohort exported to {folder}.", 10000))
+        if paths is not None and paths != [r.path for r in self.cohort.model.rows]:
+            if self.cohort.load(paths, folder):
+                self.cohort_window.set_title(folder)
+            else:
+                self.statusBar().showMessage("The cohort window goes on with its run; cancel it there to load these "
+                                             "slides into it.", 15000)
+        self.act_cohort.setEnabled(True)
+        self.cohort_window.show()
+        self.cohort_window.raise_()
+
+    def open_cohort_slide(self, path: str) -> None:
+        """Open a slide of the cohort; a finished one shows its result at once (looked up with the cohort's settings)."""
+        requests = self.cohort.slide_requests(path)
+        self._lookup_with = (path, requests) if requests is not None else None
+        self._open_from_list(path)
+        self.raise_()
+        self.activateWindow()
+
+    def open_cohort_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of slides as a cohort")
+        if folder:
+            self.open_paths([folder])
 
     def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
         from chaoyang_desktop.core.slide.reader import open_slide
@@ -400,9 +461,10 @@ class MainWindow(QMainWindow):
     def _on_thumbnail_ready(self) -> None:
         """The slide is on screen: look for a stored analysis of it (planned with this thumbnail)."""
         if self.slide is not None and self.slide.mpp is not None and not self.analysis.running:
-            self.request_preview(lookup_cache=True)
-            waiting = [Path(h.job.path).name for h in self.host.running_jobs()
-                       if h.background and isinstance(h.job, SlideJob)]
+            pinned, self._lookup_with = self._lookup_with, None
+            self.request_preview(lookup_cache=True,
+                                 requests=pinned[1] if pinned is not None and pinned[0] == self.slide_path else None)
+            waiting = self._waiting_behind()
             if waiting:  # the worker runs one job at a time: the lookup waits behind it
                 self.statusBar().showMessage(f"Its stored analysis, if any, shows when {waiting[0]} is done.", 15000)
 
@@ -544,8 +606,7 @@ class MainWindow(QMainWindow):
         if self.roi is not None:
             self.session.remember_region(self.roi)  # listed in Analyses, reopened with the slide
             self._refresh_analyses_panel()
-        waiting = [Path(h.job.path).name for h in self.host.running_jobs()
-                   if h.background and isinstance(h.job, SlideJob)]
+        waiting = self._waiting_behind()
         self.analysis.run(self._model_request(), self.analysis_request(), fresh=fresh)
         self._pending_after_model = "slide"
         self.progress.start("Analysing", "tiles")
@@ -567,16 +628,25 @@ class MainWindow(QMainWindow):
         self.exporter.cancel()
         self.evaluator.cancel()
 
-    def request_preview(self, lookup_cache: bool = False) -> None:
-        """Plan the analysis on the worker (tissue mask, tile grid); optionally look up the cache."""
+    def _waiting_behind(self) -> list[str]:
+        """The slides analysed in the background (a cohort's included) that the worker finishes first."""
+        return [Path(h.job.path).name for h in self.host.running_jobs()
+                if h.background and isinstance(h.job, (SlideJob, CohortSlideJob))]
+
+    def request_preview(self, lookup_cache: bool = False,
+                        requests: tuple[ModelRequest, AnalysisRequest] | None = None) -> None:
+        """Plan the analysis on the worker (tissue mask, tile grid); optionally look up the cache.
+
+        ``requests``: the model and settings to plan with (a cohort's), instead of the current ones.
+        """
         if self.analysis.running:
             # The running analysis already has a plan: show that one.
             if self.plan is not None and (self.act_preview.isChecked() or self._awaiting_confirm):
                 self.slide_view.set_preview(PlanPreview.from_plan(self.plan))
             return
         # The view reads thumbnail(THUMB_SIDE) = the pipeline's THUMB_MAX_SIDE; a test checks they agree.
-        self.analysis.request_preview(self._model_request(), self.analysis_request(), lookup_cache,
-                                      self.slide_view.thumbnail_array)
+        model, analysis = requests or (self._model_request(), self.analysis_request())
+        self.analysis.request_preview(model, analysis, lookup_cache, self.slide_view.thumbnail_array)
 
     def _overlap_preset_changed(self) -> None:
         self.preview_plan = None
@@ -639,7 +709,7 @@ class MainWindow(QMainWindow):
         if stored:
             note, self._background_note = self._background_note, ""
             self.statusBar().showMessage(
-                ("Showing the stored analysis of this slide (same model and settings)." if r.n_done == r.n_tiles else
+                ("Showing the stored analysis of this slide (same model and settings)." if r.complete else
                  f"A previous analysis stopped after {r.n_done} of {r.n_tiles} tiles; Analyze resumes it.")
                 + (f" {note}" if note else ""), 20000)
 
@@ -700,6 +770,12 @@ class MainWindow(QMainWindow):
         self._background_note = f"The analysis of {Path(path).name} in the background {what}."
         self.statusBar().showMessage(self._background_note, 30000)
         self._update_actions()
+
+    def _cohort_model_missing(self, message: str) -> None:
+        self._pending_after_model = "cohort"  # Analyze All again once a model is chosen
+        self.raise_()  # the model dialog opens over this window, which may be behind the cohort's
+        self.activateWindow()
+        self._model_missing(message)
 
     def _model_missing(self, message: str) -> None:
         self.statusBar().showMessage("The model is not on this computer yet.", 10000)  # not "Loading..."
@@ -797,6 +873,8 @@ class MainWindow(QMainWindow):
             self.classify_patches()
         elif again == "evaluate":
             self.evaluator.retry()
+        elif again == "cohort" and self.cohort_window is not None:
+            self.cohort_window.analyze_all()
 
     # ----- live heatmap --------------------------------------------------------------------------------------------
     def refresh_heatmap(self) -> None:
@@ -962,7 +1040,7 @@ class MainWindow(QMainWindow):
 
     def _stop_background_jobs(self) -> None:
         for handle in self.host.running_jobs():
-            if handle.background:
+            if handle.background and not self.cohort.is_cohort_job(handle):  # the cohort window stops its own
                 handle.background = False
                 handle.cancel()
 
@@ -972,15 +1050,18 @@ class MainWindow(QMainWindow):
         Exports and evaluations wait for these rather than replacing them (the worker runs one job
         at a time, and a new job cancels the current one).
         """
-        background = not foreground and any(h.background for h in self.host.running_jobs())
+        # A cohort's jobs are not the user's: theirs wait behind the running cohort slide, and the
+        # cohort sends its next slide only when the worker has nothing of theirs to do.
+        background = not foreground and any(h.background and not self.cohort.is_cohort_job(h)
+                                            for h in self.host.running_jobs())
         return bool(self.analysis.running or self.patches.running or background or self.exporter.running
                     or self.evaluator.running)
 
-    def report_error(self, title: str, message: str, details: str = "") -> None:
-        """Show the engine's message in a dialog (or only record it in scripted mode)."""
+    def report_error(self, title: str, message: str, details: str = "", parent: QWidget | None = None) -> None:
+        """Show the engine's message in a dialog over ``parent`` (this window), or only record it in scripted mode."""
         self.last_error = message
         if self.interactive:
-            show_error(self, title, message, details)
+            show_error(parent or self, title, message, details)
         else:
             log.error("%s: %s", title, message)
         self.error_shown.emit(message)
@@ -1021,6 +1102,7 @@ class MainWindow(QMainWindow):
         if self.act_preview.isChecked():
             self.request_preview()
         self.host.probe_device(self._model_request().device)
+        self.cohort.settings_changed()
         self.statusBar().showMessage("Settings saved. They apply to the next analysis.", 8000)
 
     def show_about(self) -> None:
@@ -1043,6 +1125,9 @@ class MainWindow(QMainWindow):
         self.analysis.leave()
         self._prioritise_timer.stop()
         self.hide()  # the window goes away at once; the worker may finish its current batch
+        self.cohort.shutdown()
+        if self.cohort_window is not None:
+            self.cohort_window.hide()
         self.host.shutdown()
         self.slide_view.loader.shutdown()
         self.gallery.shutdown()

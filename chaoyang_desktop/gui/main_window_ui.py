@@ -144,6 +144,11 @@ def build_actions(w: MainWindow, ctl: AnnotationController) -> None:
                       tip="Open a slide, an image or patches")
     w.act_open_folder = a("Open &Folder\u2026", w.open_folder_dialog, "Ctrl+Shift+O",
                              tip="Open a folder of slides or of patches")
+    # Ctrl+Shift+O is Open Folder's; L for the list of slides the cohort window is.
+    w.act_open_cohort = a("Open Cohor&t\u2026", w.open_cohort_dialog, "Ctrl+Shift+L",
+                          tip="Open a folder of slides in the cohort window, to analyse them all in one run")
+    w.act_cohort = a("&Cohort Window", lambda: w.show_cohort(), tip="The cohort window: every slide of the opened folder")
+    w.act_cohort.setEnabled(False)  # until a folder of slides is opened
     w.act_close = a("&Close", w.close_current, QKeySequence.StandardKey.Close)
     w.act_quit = a("&Quit", w.close, QKeySequence.StandardKey.Quit)
     w.act_fit = a("&Fit to Window", w.slide_view.fit, ["F", "Ctrl+0"], tip="Show the whole slide (F)")
@@ -209,6 +214,7 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     m = mb.addMenu("&File")
     m.addAction(w.act_open)
     m.addAction(w.act_open_folder)
+    m.addAction(w.act_open_cohort)
     w.recent_menu = m.addMenu("Open &Recent")
     m.addSeparator()
     for act in w.exporter.actions:
@@ -239,6 +245,7 @@ def build_menus(w: MainWindow, ctl: AnnotationController) -> None:
     for dock in (w.overlay_dock, w.summary_dock, w.inspector_dock, w.properties_dock,
                  w.analyses_dock, w.annotations_dock, w.slides_dock):
         m.addAction(dock.toggleViewAction())
+    m.addAction(w.act_cohort)
     m = mb.addMenu("&Analysis")
     for act in (w.act_analyze, w.act_reanalyze, w.act_cancel):
         m.addAction(act)
@@ -289,6 +296,9 @@ def build_status_bar(w: MainWindow) -> None:
     w.cursor_label.setMinimumWidth(230)
     w.progress = JobProgress()
     w.device_label = DeviceLabel()
+    w.cohort_label = QLabel()  # the cohort's pace while it runs
+    w.cohort_label.hide()
+    sb.addPermanentWidget(w.cohort_label)
     sb.addPermanentWidget(w.exporter.open_folder_button)
     sb.addPermanentWidget(w.cursor_label)
     sb.addPermanentWidget(w.progress)

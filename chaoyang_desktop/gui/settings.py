@@ -17,6 +17,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from chaoyang_desktop.gui.analysis_worker import AnalysisRequest, ModelRequest
 
 if TYPE_CHECKING:
+    from chaoyang_desktop.core.cluster.events import ClusterSettings
     from chaoyang_desktop.core.slide.roi import Roi
 
 ORGANIZATION = "Chaoyang"
@@ -46,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # Opening another slide or quitting during an analysis asks before stopping it.
     "ui/ask_before_stopping_a_run": True,
     "ui/classify_patches_on_open": True,
+    # Where the cohort window sends its slides: this computer's worker, or a Ray cluster.
+    "cohort/run_on": "local",
+    # "local" starts Ray on this computer for the run; "auto" joins the cluster this computer is in.
+    "cluster/ray_address": "local",
+    "cluster/cpus_per_worker": 1,
 }
 
 
@@ -111,6 +117,13 @@ class AppSettings:
         thr = tissue_threshold if tissue_threshold is not None else self.get("analysis/tissue_threshold")
         return AnalysisRequest(tile_um=tile, stride_um=stride, tissue_threshold=float(thr), roi=roi,
                                workers=max(1, self.get("analysis/workers")), qc=bool(self.get("analysis/qc")))
+
+    def cluster_settings(self) -> ClusterSettings:
+        """Where a cohort runs on Ray (raises :class:`SettingsError` for an empty address)."""
+        from chaoyang_desktop.core.cluster.events import ClusterSettings
+
+        return ClusterSettings(address=self.get("cluster/ray_address").strip(),
+                               cpus_per_worker=self.get("cluster/cpus_per_worker"))
 
     # ----- class colours --------------------------------------------------------------------------------
     def class_color(self, name: str, default: str) -> str:

@@ -1,4 +1,4 @@
-"""The Settings dialog: model, inference device and precision, tiling, tissue threshold, colours.
+"""The Settings dialog: model, inference device and precision, tiling, tissue threshold, cluster, colours.
 
 It reads and writes :class:`~chaoyang_desktop.gui.settings.AppSettings` only; nothing is applied
 until OK. Values the engine would refuse (a stride that does not divide the tile) are refused
@@ -34,7 +34,7 @@ from chaoyang_desktop.core.errors import SettingsError
 from chaoyang_desktop.core.model.profile import CHANNEL_ORDERS, DEFAULT_MODEL_ID, RESIZE_METHODS, default_colors
 from chaoyang_desktop.core.slide.tiling import stride_factor
 from chaoyang_desktop.gui.overlay_panel import swatch_icon
-from chaoyang_desktop.gui.settings import AppSettings
+from chaoyang_desktop.gui.settings import DEFAULTS, AppSettings
 
 DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("NVIDIA GPU (CUDA)", "cuda"),
                   ("Apple GPU (Metal)", "mps"), ("CPU", "cpu"))
@@ -146,6 +146,21 @@ class SettingsDialog(QDialog):
         form.addRow(note)
         layout.addWidget(tiling_box)
 
+        cluster_box = QGroupBox("Cohorts on a Ray cluster")
+        form = QFormLayout(cluster_box)
+        self.ray_address_edit = QLineEdit()
+        self.ray_address_edit.setPlaceholderText("local")
+        self.ray_address_edit.setToolTip(
+            "Where the cohort window's \u201cRay cluster\u201d runs the slides: local (Ray started on this computer for "
+            "the run), auto (the cluster this computer joined with \u201cray start\u201d), or the head's address "
+            "(10.0.0.1:6379, ray://head:10001). Every node must read the slides at the same path.")
+        form.addRow("Ray address", self.ray_address_edit)
+        self.cpus_per_worker_spin = QSpinBox()
+        self.cpus_per_worker_spin.setRange(1, 256)
+        self.cpus_per_worker_spin.setToolTip("CPUs each Ray worker reserves on a cluster without GPUs "
+                                             "(PyTorch uses that many threads).")
+        form.addRow("CPUs per worker", self.cpus_per_worker_spin)
+
         colors_box = QGroupBox("Default class colours")
         grid = QGridLayout(colors_box)
         self._color_buttons: list[QToolButton] = []
@@ -159,7 +174,10 @@ class SettingsDialog(QDialog):
         reset = QPushButton("Reset colours")
         reset.clicked.connect(self._reset_colors)
         grid.addWidget(reset, (len(class_names) + 1) // 2, 0)
-        layout.addWidget(colors_box)
+        side_by_side = QHBoxLayout()  # the dialog is tall enough already
+        side_by_side.addWidget(colors_box)
+        side_by_side.addWidget(cluster_box)
+        layout.addLayout(side_by_side)
 
         behaviour = QGroupBox("Behaviour")
         v = QVBoxLayout(behaviour)
@@ -205,6 +223,9 @@ class SettingsDialog(QDialog):
         self.calibration_edit.setText(s.get("engine/calibration"))
         self.confirm_check.setChecked(s.get("ui/confirm_analysis"))
         self.classify_check.setChecked(s.get("ui/classify_patches_on_open"))
+        address = s.get("cluster/ray_address")
+        self.ray_address_edit.setText("" if address == DEFAULTS["cluster/ray_address"] else address)
+        self.cpus_per_worker_spin.setValue(s.get("cluster/cpus_per_worker"))
         self._show_colors()
 
     @staticmethod
@@ -220,8 +241,6 @@ class SettingsDialog(QDialog):
             w.setMinimumWidth(width)
 
     def _restore_defaults(self) -> None:
-        from chaoyang_desktop.gui.settings import DEFAULTS
-
         self.model_edit.setText("")
         self._set_combo(self.channel_combo, "")
         self._set_combo(self.resize_combo, "")
@@ -238,6 +257,8 @@ class SettingsDialog(QDialog):
         self.calibration_edit.setText("")
         self.confirm_check.setChecked(True)
         self.classify_check.setChecked(True)
+        self.ray_address_edit.setText("")
+        self.cpus_per_worker_spin.setValue(DEFAULTS["cluster/cpus_per_worker"])
         self._reset_colors()
 
     def _show_colors(self) -> None:
@@ -312,6 +333,8 @@ class SettingsDialog(QDialog):
         s.set("engine/calibration", self.calibration_edit.text().strip())
         s.set("ui/confirm_analysis", self.confirm_check.isChecked())
         s.set("ui/classify_patches_on_open", self.classify_check.isChecked())
+        s.set("cluster/ray_address", self.ray_address_edit.text().strip() or DEFAULTS["cluster/ray_address"])
+        s.set("cluster/cpus_per_worker", self.cpus_per_worker_spin.value())
         defaults = default_colors(self._names)
         for name, color, default in zip(self._names, self._colors, defaults):
             s.set_class_color(name, None if color == default else color)

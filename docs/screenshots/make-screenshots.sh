@@ -102,6 +102,54 @@ window.grab().save(png)
 window.close()
 PY
 
+# The cohort window half-way through Analyze All: four crops of the sample (written as pyramidal
+# TIFFs with the tests' writer), the fluorescence scan (refused) and a broken file (failed).
+python3 - "$model" "$data" "$tmp" "$out/cohort-window.png" <<'PY'
+import shutil, sys, time
+from pathlib import Path
+import numpy as np
+from PIL import Image
+model, data, tmp, png = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+from tests.synthetic import write_pyramid_tiff
+folder = tmp / "cohort"
+folder.mkdir()
+rgb = np.asarray(Image.open(data / "images" / "CMU-1-Small-Region_full.jpg").convert("RGB"))
+for name, x, y, w, h in (("S21-0412-A1.tiff", 0, 0, 2220, 1500), ("S21-0412-B3.tiff", 0, 1400, 2220, 1567),
+                         ("S21-0577-A2.tiff", 600, 500, 1600, 1800), ("S22-0103-C1.tiff", 0, 900, 1200, 1400)):
+    write_pyramid_tiff(folder / name, np.ascontiguousarray(rgb[y:y + h, x:x + w]), mpp=0.499, levels=3)
+shutil.copy(data / "slides" / "Hamamatsu-test3-DAPI-2-387.ndpi", folder / "S22-0200-DAPI.ndpi")
+(folder / "S22-0311-X.svs").write_bytes(b"truncated upload " * 200)
+from PySide6.QtCore import QSettings
+from chaoyang_desktop.app import make_application
+from chaoyang_desktop.core.analysis.cohort import SLIDE_RUNNING
+from chaoyang_desktop.gui.main_window import MainWindow
+from chaoyang_desktop.gui.settings import AppSettings
+app = make_application()
+settings = AppSettings(QSettings(str(tmp / "cohort-settings.ini"), QSettings.Format.IniFormat))
+settings.set("engine/device", "cpu")
+settings.set("engine/batch_size", 2)  # small steps, so the grab finds a slide half done
+settings.set("analysis/tile_um", 128.0)
+settings.set("analysis/stride_um", 64.0)
+window = MainWindow(settings, model=model)
+window.show()
+def spin(until, timeout=300.0):
+    end = time.monotonic() + timeout
+    while not until() and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.005)
+    assert until(), "timed out"
+assert window.open_paths([str(folder)])
+cohort, runner = window.cohort_window, window.cohort
+cohort.resize(1200, 330)
+spin(window.slide_view.is_idle)
+cohort.analyze_all()
+spin(lambda: runner.model.finished() >= 3 and any(r.status == SLIDE_RUNNING and r.fraction >= 0.5
+                                                   for r in runner.model.rows))
+cohort.grab().save(png)
+runner.cancel()
+window.close()
+PY
+
 python3 - "$out"/*.png <<'PY'
 import sys
 from PIL import Image

@@ -27,7 +27,7 @@ from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 import shiboken6
 
-model, slide, other, patches, labelled, out = sys.argv[1:7]
+model, slide, other, patches, labelled, out, slides = sys.argv[1:8]
 app = QApplication([])
 from chaoyang_desktop.gui.analysis_worker import EXPORT_CSV, EXPORT_REPORT
 from chaoyang_desktop.gui.main_window import MainWindow
@@ -74,6 +74,15 @@ for cycle in range(2):
     w.evaluator.evaluation_finished.connect(evaluated.append)
     w.evaluator.start(labelled)
     spin(lambda: evaluated)
+    # A folder of slides in the cohort window: all analysed in one run, a finished one opened from it.
+    assert w.open_paths([slides])
+    spin(w.slide_view.is_idle)
+    cohort_ended = []
+    w.cohort.finished.connect(lambda: cohort_ended.append(True))
+    w.cohort_window.analyze_all()
+    spin(lambda: cohort_ended, timeout=120.0)
+    w.open_cohort_slide(w.cohort.model.rows[0].path)
+    spin(lambda: w.result is not None and not w.host.is_busy())
     assert w.open_paths([other])  # another slide; a run, then a switch to the patch gallery
     spin(w.slide_view.is_idle)
     assert w.open_paths([patches], auto_classify=True)
@@ -105,7 +114,8 @@ def test_no_qt_object_is_left_in_a_reference_cycle(tiny_model: Path, test_data: 
            "XDG_CONFIG_HOME": str(tmp_path / "config"), "HF_HUB_OFFLINE": "1"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     args = [str(tiny_model), str(test_data / "slides" / "CMU-1-Small-Region.svs"), str(other),
-            str(test_data / "patches" / "kather2016" / "01_TUMOR"), str(labelled), str(tmp_path)]
+            str(test_data / "patches" / "kather2016" / "01_TUMOR"), str(labelled), str(tmp_path),
+            str(test_data / "slides")]
     out = subprocess.run([sys.executable, "-c", PROBE, *args], env=env, capture_output=True, text=True, timeout=240)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     found = json.loads(out.stdout.strip().splitlines()[-1])
