@@ -327,7 +327,7 @@ class MainWindow(QMainWindow):
             self.slides_dock.show()
             self.resizeDocks([self.slides_dock], [250], Qt.Orientation.Horizontal)
             self.show_cohort([str(p) for p in target.paths], target.folder)
-            return self.open_slide_file(str(target.paths[0]))
+            return self._open_first_readable([str(p) for p in target.paths])
         self.slides_dock.hide()
         return self.open_gallery(target, auto_classify=auto_classify)
 
@@ -412,15 +412,37 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_paths([folder])
 
-    def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
+    def _open_first_readable(self, paths: list[str], tries: int = 10) -> bool:
+        """Open the first of a folder's slides that opens: a damaged one is the cohort's row to
+        report (when analysed), not a dialog in the way of the folder. The first error is shown
+        only when none of the first ``tries`` opens."""
+        errors = []
+        for path in paths[:tries]:
+            slide = self._read_slide(path, None)
+            if not isinstance(slide, str):
+                return self._show_slide(path, slide, self._cli_mpp)
+            errors.append(slide)
+        self.report_error("Cannot open the slide", errors[0] if errors else "The folder has no slide.")
+        return False
+
+    def _read_slide(self, path: str, mpp: float | None) -> Any:
+        """The opened slide, or why it cannot be opened (one line)."""
         from chaoyang_desktop.core.slide.reader import open_slide
 
-        mpp = mpp if mpp is not None else self._cli_mpp
         try:
-            slide = open_slide(path, mpp=mpp, assumed_mpp=NOMINAL_MPP)
+            return open_slide(path, mpp=mpp if mpp is not None else self._cli_mpp, assumed_mpp=NOMINAL_MPP)
         except ChaoyangError as exc:
-            self.report_error("Cannot open the slide", str(exc))
+            return str(exc)
+
+    def open_slide_file(self, path: str, mpp: float | None = None) -> bool:
+        slide = self._read_slide(path, mpp)
+        if isinstance(slide, str):
+            self.report_error("Cannot open the slide", slide)
             return False
+        return self._show_slide(path, slide, mpp if mpp is not None else self._cli_mpp)
+
+    def _show_slide(self, path: str, slide: Any, mpp: float | None) -> bool:
+        """Make ``slide`` (opened from ``path``) the one on screen, in a new session."""
         self._leave_current()
         old = self.session
         self.session = SlideSession(path, slide, mpp)

@@ -474,3 +474,16 @@ def test_a_cohort_sent_to_a_real_local_ray_opens_its_slides_with_their_heatmaps(
     r = window.result
     assert window.slide_path == path and r is not None and r.complete and window.heatmap.layer is not None
     assert r.summary() == rows_by_name(cohort)[GOOD[0]].report.summary
+
+
+def test_a_damaged_first_slide_does_not_stop_the_folder_from_opening(qtbot, window, cohort_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    (cohort_folder / DAPI).unlink()  # the broken .svs is now listed first
+    with qtbot.waitSignal(window.slide_opened, timeout=20000):
+        assert window.open_paths([str(cohort_folder)])
+    assert [Path(p).name for p in window.slide_list.paths()][0] == BROKEN
+    assert Path(window.slide_path).name == GOOD[0] and window.last_error is None  # no dialog in the way
+    assert statuses(window.cohort_window) == {BROKEN: SLIDE_NEW, GOOD[0]: SLIDE_NEW, GOOD[1]: SLIDE_NEW}
+    for name in GOOD:
+        (cohort_folder / name).write_bytes(b"damaged too")
+    assert not window.open_paths([str(cohort_folder)])  # none opens: the first one's reason, once
+    assert window.last_error is not None and BROKEN in window.last_error
