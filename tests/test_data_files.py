@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from tests.conftest import REPO_ROOT, TEST_DATA
 
