@@ -177,7 +177,7 @@ def _run_on_ray(args: argparse.Namespace, run: _CohortRun, settings: Any, index_
 
     require_ray()
     from chaoyang_desktop.core.cluster.events import (
-        ClusterReady, ClusterSettings, CohortSlide, SlideDone, SlideStarted, WorkerLost)
+        ClusterReady, ClusterSettings, CohortSlide, SlideDone, SlideProgress, SlideStarted, WorkerLost)
     from chaoyang_desktop.core.cluster.ray_cohort import run_cohort_on_ray
 
     cluster = ClusterSettings(address=args.ray, workers=args.ray_workers, cpus_per_worker=args.ray_cpus_per_worker,
@@ -192,6 +192,8 @@ def _run_on_ray(args: argparse.Namespace, run: _CohortRun, settings: Any, index_
             again = f" (try {event.attempt})" if event.attempt > 1 else ""
             run.say(f"[{event.index + 1}/{len(run.todo)}] {Path(slides[event.index].path).name}: "
                     f"started on {event.worker}{again}")
+        elif isinstance(event, SlideProgress):
+            run.clock.running(event.index, event.done / max(1, event.total))
         elif isinstance(event, WorkerLost):
             print(f"warning: {Path(slides[event.index].path).name}: {event.message}", file=sys.stderr)
         elif isinstance(event, SlideDone):

@@ -480,7 +480,7 @@ class CohortRunner(QObject):
         self.described.emit(self.settings_line())
 
     def _on_ray_event(self, event: object) -> None:
-        from chaoyang_desktop.core.cluster.events import ClusterReady, SlideDone, SlideStarted, WorkerLost
+        from chaoyang_desktop.core.cluster.events import ClusterReady, SlideDone, SlideProgress, SlideStarted, WorkerLost
 
         if isinstance(event, ClusterReady):
             self.cluster_description = event.description
@@ -489,6 +489,9 @@ class CohortRunner(QObject):
             note = event.worker + (f" (attempt {event.attempt})" if event.attempt > 1 else "")
             self.model.update(event.index, status=SLIDE_RUNNING, note=note)
             self.clock.running(event.index, 0.0)
+        elif isinstance(event, SlideProgress):
+            self.model.update(event.index, done=event.done, total=event.total)
+            self.clock.running(event.index, event.done / event.total if event.total else 0.0)
         elif isinstance(event, WorkerLost):
             self.model.update(event.index, status=SLIDE_QUEUED, note=f"worker lost: {event.message}")
         elif isinstance(event, SlideDone):

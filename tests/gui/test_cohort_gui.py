@@ -487,3 +487,17 @@ def test_a_damaged_first_slide_does_not_stop_the_folder_from_opening(qtbot, wind
         (cohort_folder / name).write_bytes(b"damaged too")
     assert not window.open_paths([str(cohort_folder)])  # none opens: the first one's reason, once
     assert window.last_error is not None and BROKEN in window.last_error
+
+
+def test_ray_tile_progress_moves_the_row_and_the_pace(qtbot, window, cohort_folder: Path) -> None:  # type: ignore[no-untyped-def]
+    from chaoyang_desktop.core.cluster.events import SlideProgress, SlideStarted
+
+    cohort = open_cohort(qtbot, window, cohort_folder)
+    runner = cohort.runner
+    row = runner.model.row_of(str(cohort_folder / GOOD[0]))
+    runner.clock.start()
+    runner._on_ray_event(SlideStarted(row, 1, "worker 1 on node-a", 4242))  # noqa: SLF001 (what the bridge delivers)
+    runner._on_ray_event(SlideProgress(row, 3, 12))  # noqa: SLF001
+    r = runner.model.rows[row]
+    assert r.status == SLIDE_RUNNING and (r.done, r.total) == (3, 12) and r.fraction == pytest.approx(0.25)
+    assert runner.clock.work_done() == pytest.approx(0.25)

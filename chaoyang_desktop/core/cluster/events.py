@@ -2,8 +2,9 @@
 
 :func:`~chaoyang_desktop.core.cluster.ray_cohort.run_cohort_on_ray` calls its ``on_event`` with
 these, on the thread that called it, in the order they happen. Each slide ends with exactly one
-:class:`SlideDone`; before it come one :class:`SlideStarted` per attempt and one
-:class:`WorkerLost` per attempt whose worker died.
+:class:`SlideDone`; before it come one :class:`SlideStarted` per attempt, :class:`SlideProgress`
+now and then while its tiles are classified, and one :class:`WorkerLost` per attempt whose
+worker died.
 """
 
 from __future__ import annotations
@@ -84,6 +85,15 @@ class SlideStarted:
     attempt: int
     worker: str
     pid: int
+
+
+@dataclass(frozen=True)
+class SlideProgress:
+    """Slide ``index`` has ``done`` of its ``total`` tiles classified (sent about once a second)."""
+
+    index: int
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)

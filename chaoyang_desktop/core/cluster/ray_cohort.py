@@ -38,6 +38,7 @@ from chaoyang_desktop.core.cluster.events import (
     ClusterSettings,
     CohortSlide,
     SlideDone,
+    SlideProgress,
     SlideStarted,
     WorkerLost,
 )
@@ -52,6 +53,8 @@ WORKER_START_TIMEOUT_S = 600.0
 POLL_S = 0.25
 #: Seconds to wait for the cluster's head to answer before saying it cannot be reached.
 CONNECT_TIMEOUT_S = 5.0
+#: A worker posts a slide's tile count at most this often; the driver collects them as often.
+PROGRESS_S = 1.0
 
 #: Errors that mean the worker process (or its node) is gone, not that the slide is bad.
 _WORKER_GONE = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.ObjectLostError,
@@ -65,6 +68,23 @@ class _AlreadyCached(Exception):  # noqa: N818 (control flow inside a worker, ne
         super().__init__(key)
         self.key = key
         self.plan = plan
+
+
+class ProgressBoard:
+    """Where workers post how far their slides are, and the driver collects it (a tiny Ray actor).
+
+    Workers call :meth:`post` without waiting for an answer, so classifying never waits on it.
+    """
+
+    def __init__(self) -> None:
+        self._latest: dict[int, tuple[int, int]] = {}
+
+    def post(self, index: int, done: int, total: int) -> None:
+        self._latest[index] = (done, total)
+
+    def take(self) -> dict[int, tuple[int, int]]:
+        latest, self._latest = self._latest, {}
+        return latest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,18 +117,28 @@ class SlideWorker:
         """Process id, name and device, once the model is loaded."""
         return os.getpid(), self.name, self.classifier.device_description
 
-    def analyze(self, path: str, mpp: float | None, settings: AnalysisSettings, fresh: bool,
-                known_keys: frozenset[str]) -> _Payload:
+    def analyze(self, index: int, path: str, mpp: float | None, settings: AnalysisSettings, fresh: bool,
+                known_keys: frozenset[str], board: Any) -> _Payload:
+        import time
+
         from chaoyang_desktop.core.analysis.run import analyze_cohort_slide
 
-        def stop_if_known(plan: Any, result: Any) -> None:
+        posted = [0.0]
+
+        def on_plan(plan: Any, result: Any) -> None:
             key = cache_key(plan.provenance)
-            if key in known_keys:
+            if not fresh and key in known_keys:
                 raise _AlreadyCached(key, plan)
+            board.post.remote(index, 0, plan.n_tiles)
+
+        def on_batch(update: Any) -> None:
+            if time.monotonic() - posted[0] >= PROGRESS_S:
+                posted[0] = time.monotonic()
+                board.post.remote(index, update.done, update.total)
 
         try:
             report, outcome = analyze_cohort_slide(path, self.classifier, settings, mpp=mpp, cache=None, fresh=fresh,
-                                                   worker=self.name, on_plan=None if fresh else stop_if_known)
+                                                   worker=self.name, on_plan=on_plan, on_batch=on_batch)
         except _AlreadyCached as hit:
             return _Payload(SlideReport(path, SLIDE_DONE, from_cache=True, cache_key=hit.key, worker=self.name),
                             thumbnail=hit.plan.thumbnail, cached_provenance=hit.plan.provenance)
@@ -218,6 +248,7 @@ def run_cohort_on_ray(
     known = frozenset(cache.complete_keys()) if cache is not None and not fresh else frozenset()
     started_here = _connect(cluster)
     slots: list[_Slot] = []
+    board: Any = None
     try:
         n_workers, options, words = _worker_options(cluster, engine)
         if not options["num_gpus"] and engine.threads is None and engine.device != "cuda":
@@ -231,12 +262,15 @@ def run_cohort_on_ray(
                                               f"worker {counter[0]}"))
 
         slots = [new_slot() for _ in range(min(n_workers, max(1, len(slides))))]
+        board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         _wait_ready(slots, cancel)
         on_event(ClusterReady(words, len(slots)))
-        _drive(slides, slots, new_slot, settings, fresh, known, cluster.max_attempts, cache, on_event, cancel)
+        _drive(slides, slots, new_slot, settings, fresh, known, cluster.max_attempts, cache, on_event, cancel, board)
     finally:
         for slot in slots:
             ray.kill(slot.actor)
+        if board is not None:
+            ray.kill(board)
         if started_here:
             ray.shutdown()
 
@@ -271,19 +305,21 @@ def _cause(exc: BaseException) -> str:
 
 def _drive(slides: Sequence[CohortSlide], slots: list[_Slot], new_slot: Callable[[], _Slot], settings: AnalysisSettings,
            fresh: bool, known: frozenset[str], max_attempts: int, cache: ResultCache | None,
-           on_event: Callable[[object], None], cancel: threading.Event) -> None:
+           on_event: Callable[[object], None], cancel: threading.Event, board: Any) -> None:
     """Hand slides to idle workers until every slide has ended (or cancel)."""
     queue: deque[tuple[CohortSlide, int]] = deque((s, 1) for s in slides)
     idle = list(slots)
     in_flight: dict[Any, tuple[CohortSlide, int, _Slot]] = {}
+    progress_ref = None
     while (queue or in_flight) and not cancel.is_set():
         while idle and queue:
             slide, attempt = queue.popleft()
             slot = idle.pop(0)
-            ref = slot.actor.analyze.remote(slide.path, slide.mpp, settings, fresh, known)
+            ref = slot.actor.analyze.remote(slide.index, slide.path, slide.mpp, settings, fresh, known, board)
             in_flight[ref] = (slide, attempt, slot)
             on_event(SlideStarted(slide.index, attempt, slot.name, slot.pid))
         ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=POLL_S)
+        progress_ref = _relay_progress(board, progress_ref, {s.index for s, _a, _w in in_flight.values()}, on_event)
         for ref in ready:
             slide, attempt, slot = in_flight.pop(ref)
             try:
@@ -311,6 +347,28 @@ def _drive(slides: Sequence[CohortSlide], slots: list[_Slot], new_slot: Callable
                 continue
             idle.append(slot)
             on_event(_finish(slide, attempt, payload, cache))
+
+
+def _relay_progress(board: Any, pending: Any, running: set[int], on_event: Callable[[object], None]) -> Any:
+    """Pass on what the workers posted, for slides still running; returns the next request.
+
+    The request is collected on a later turn when it is not back yet, so the driver never waits
+    for it.
+    """
+    if pending is None:
+        return board.take.remote()
+    ready, _ = ray.wait([pending], timeout=0)
+    if not ready:
+        return pending
+    try:
+        latest: dict[int, tuple[int, int]] = ray.get(pending)
+    except ray.exceptions.RayError as exc:  # progress is a nicety: the run goes on without it
+        log.warning("Cohort progress unavailable: %s", _cause(exc))
+        return board.take.remote()
+    for index, (done, total) in sorted(latest.items()):
+        if index in running:
+            on_event(SlideProgress(index, done, total))
+    return board.take.remote()
 
 
 def _finish(slide: CohortSlide, attempt: int, payload: _Payload, cache: ResultCache | None) -> SlideDone:

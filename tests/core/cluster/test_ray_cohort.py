@@ -176,3 +176,20 @@ def test_a_model_with_other_weights_on_a_worker_is_refused(local_ray: object, mo
     with pytest.raises(ChaoyangError, match="other weights than the driver"):
         _run(cohort[:1], model_dir)
     assert ray_cohort.ray.is_initialized()  # the session's cluster is left as it was
+
+
+def test_workers_report_tile_progress_while_a_slide_runs(local_ray: object, model_dir: Path, tmp_path: Path) -> None:
+    from chaoyang_desktop.core.cluster.events import SlideProgress
+    from chaoyang_desktop.core.cluster.ray_cohort import run_cohort_on_ray
+
+    big = write_pyramid_tiff(tmp_path / "big.tiff", tissue_image(3072, 4096, [(0, 0, 4096, 3072)], seed=5), mpp=0.5)
+    events: list[object] = []
+    # Batches of 1 tile: the slide takes a few seconds, long enough for the posts to come through.
+    run_cohort_on_ray([CohortSlide(0, str(big))], str(model_dir), EngineSettings(device="cpu", batch_size=1),
+                      SETTINGS, ClusterSettings(workers=1), on_event=events.append)
+    done = [e for e in events if isinstance(e, SlideDone)]
+    progress = [e for e in events if isinstance(e, SlideProgress)]
+    total = done[0].report.summary["tiles_total"]
+    assert progress and all(p.index == 0 and p.total == total and 0 <= p.done <= total for p in progress)
+    assert [p.done for p in progress] == sorted(p.done for p in progress)
+    assert events.index(progress[-1]) < events.index(done[0])  # never after the slide ended
