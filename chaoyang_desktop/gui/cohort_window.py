@@ -44,6 +44,7 @@ from chaoyang_desktop.gui.cohort_model import COL_PROGRESS, COL_SLIDE, COL_STATU
 from chaoyang_desktop.gui.cohort_runner import (
     RUN_CHOICES,
     RUN_LOCAL,
+    RUN_RAY,
     STATE_IDLE,
     STATE_PAUSED,
     STATE_RUNNING,
@@ -79,6 +80,13 @@ class ProgressDelegate(QStyledItemDelegate):
         style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter)
 
 
+def _ray_missing_hint() -> str:
+    """How to install Ray, or "" when it is installed (a bundle or a pip install without the extra lacks it)."""
+    from chaoyang_desktop.core.cluster.availability import INSTALL_HINT, ray_available
+
+    return "" if ray_available() else f"Ray is not installed here: {INSTALL_HINT}."
+
+
 class CohortWindow(QWidget):
     """The cohort's table and controls; the runner does the work."""
 
@@ -110,6 +118,7 @@ class CohortWindow(QWidget):
             self.run_on_combo.addItem(label, value)
         self.run_on_combo.setToolTip("This computer: the slides run one after the other here. Ray cluster: they go "
                                      "to the cluster set in Settings \u25b8 Cluster (local starts Ray here).")
+        self._mark_ray_missing()
         self.export_button = QPushButton("Export\u2026")
         self.export_button.setToolTip(f"Write cohort.csv and {COHORT_PDF} (one row per slide) into a folder")
         for w in (self.analyze_button, self.pause_button, self.cancel_button):
@@ -211,6 +220,17 @@ class CohortWindow(QWidget):
     def set_title(self, folder: Path | None) -> None:
         name = folder.name if folder is not None else f"{len(self.runner.model.rows)} slides"
         self.setWindowTitle(f"Cohort \u2014 {name}")
+
+    def _mark_ray_missing(self) -> None:
+        """Without Ray the cluster choice is greyed out and says how to install it (never a dead end)."""
+        hint = _ray_missing_hint()
+        if not hint:
+            return
+        i = self.run_on_combo.findData(RUN_RAY)
+        self.run_on_combo.setItemText(i, "Ray cluster (not installed)")
+        self.run_on_combo.setItemData(i, hint, Qt.ItemDataRole.ToolTipRole)
+        item = self.run_on_combo.model().item(i)  # type: ignore[attr-defined]  # a QStandardItemModel
+        item.setEnabled(False)
 
     def analyze_all(self) -> bool:
         return self.runner.analyze_all(self.run_on_combo.currentData() or RUN_LOCAL)

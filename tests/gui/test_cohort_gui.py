@@ -501,3 +501,15 @@ def test_ray_tile_progress_moves_the_row_and_the_pace(qtbot, window, cohort_fold
     r = runner.model.rows[row]
     assert r.status == SLIDE_RUNNING and (r.done, r.total) == (3, 12) and r.fraction == pytest.approx(0.25)
     assert runner.clock.work_done() == pytest.approx(0.25)
+
+
+def test_without_ray_the_cluster_choice_is_greyed_out_and_says_how_to_install_it(  # type: ignore[no-untyped-def]
+        qtbot, window, cohort_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoyang_desktop.core.cluster import availability
+
+    monkeypatch.setattr(availability, "ray_available", lambda: False)
+    cohort = open_cohort(qtbot, window, cohort_folder)
+    combo = cohort.run_on_combo
+    i = combo.findData(RUN_RAY)
+    assert combo.itemText(i) == "Ray cluster (not installed)" and not combo.model().item(i).isEnabled()
+    assert 'pip install "chaoyang-desktop[cluster]"' in combo.itemData(i, Qt.ItemDataRole.ToolTipRole)
