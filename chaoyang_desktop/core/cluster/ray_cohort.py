@@ -195,7 +195,10 @@ def _worker_options(cluster: ClusterSettings, engine: EngineSettings) -> tuple[i
     nodes = sum(1 for k in resources if k.startswith("node:") and k != "node:__internal_head__")
     on_gpu = gpus > 0 and engine.device in ("auto", "cuda")
     if on_gpu:
-        most, options, each = gpus, {"num_gpus": 1, "num_cpus": 1}, "1 GPU"
+        # A GPU worker's CPUs decode and resize the tiles that feed it: it takes its share of the
+        # cluster's CPUs (at least --ray-cpus-per-worker), or the GPU would wait on one core.
+        share = max(cluster.cpus_per_worker, cpus // gpus)
+        most, options, each = gpus, {"num_gpus": 1, "num_cpus": share}, f"1 GPU and {share} CPUs"
     else:
         most = max(1, cpus // cluster.cpus_per_worker)
         options = {"num_gpus": 0, "num_cpus": cluster.cpus_per_worker}

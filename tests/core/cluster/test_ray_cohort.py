@@ -193,3 +193,19 @@ def test_workers_report_tile_progress_while_a_slide_runs(local_ray: object, mode
     assert progress and all(p.index == 0 and p.total == total and 0 <= p.done <= total for p in progress)
     assert [p.done for p in progress] == sorted(p.done for p in progress)
     assert events.index(progress[-1]) < events.index(done[0])  # never after the slide ended
+
+
+def test_workers_per_gpu_take_their_share_of_cpus_and_cpu_clusters_split_by_cpus(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chaoyang_desktop.core.cluster import ray_cohort
+
+    resources = {"CPU": 32.0, "GPU": 2.0, "node:10.0.0.1": 1.0, "node:10.0.0.2": 1.0, "node:__internal_head__": 1.0}
+    monkeypatch.setattr(ray_cohort.ray, "cluster_resources", lambda: resources)
+    n, options, words = ray_cohort._worker_options(ClusterSettings(address="head:6379"), EngineSettings())  # noqa: SLF001
+    assert (n, options) == (2, {"num_gpus": 1, "num_cpus": 16}) and words == "2 workers, 1 GPU and 16 CPUs each, on 2 nodes"
+    n, options, _ = ray_cohort._worker_options(ClusterSettings(address="head:6379", cpus_per_worker=4),  # noqa: SLF001
+                                               EngineSettings(device="cpu"))
+    assert (n, options) == (8, {"num_gpus": 0, "num_cpus": 4})
+    n, _, words = ray_cohort._worker_options(ClusterSettings(address="head:6379", workers=50),  # noqa: SLF001
+                                             EngineSettings(device="cpu"))
+    assert n == 32 and "(50 asked for; the cluster has room for 32)" in words
