@@ -687,14 +687,18 @@ class WorkerHost(QObject):
         return [h for h in self._handles.values() if h.kind != "ProbeJob"]
 
     def submit(self, job: object) -> JobHandle:
-        """Queue ``job`` behind a background job, else in place of the current one (cancelled)."""
+        """Queue ``job`` behind a background job, else in place of the current one (cancelled).
+
+        A background job that :attr:`~JobHandle.yields` is cancelled too: a cohort's slide steps
+        aside for the user's job and is sent again when the worker is free.
+        """
         self._next_id += 1
         handle = JobHandle(self._next_id, job, threading.Event(), self)
         if self._shut_down:
             handle.running = False
             return handle
         current = self.current
-        if current is not None and not current.background:
+        if current is not None and (not current.background or current.yields):
             current.cancel()
             if current.attached:
                 current.replaced.emit()

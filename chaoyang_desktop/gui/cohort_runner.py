@@ -6,9 +6,11 @@ are queued, run and finished; the cohort window shows them. Analyze All takes a
 during a run changes nothing for the slides still queued.
 
 On this computer the slides go one at a time to the worker thread every analysis uses, as
-background jobs: the user's own preview or analysis of an open slide waits behind the running
-cohort slide instead of cancelling it, and the next cohort slide is only sent once the worker has
-nothing of the user's to do (``busy_changed(False)``), so the cohort never cancels the user's work.
+background jobs that yield (:attr:`JobHandle.yields`): the user's own preview or analysis of an
+open slide goes first, cancelling the running cohort slide at its next batch (its finished tiles
+are checkpointed, and it is queued first again), and a cohort slide is only sent once the worker
+has nothing of the user's to do (``busy_changed(False)``), so the cohort never cancels the user's
+work nor makes it wait for a whole slide.
 A slide's failure is recorded in its row and the queue goes on; only a missing model stops it.
 
 Pause cancels the running slide at its next batch (its finished tiles are checkpointed in the
@@ -386,8 +388,10 @@ class CohortRunner(QObject):
         snap = self.snapshot
         assert snap is not None
         handle = self.host.submit(CohortSlideJob(self.model.rows[row].path, snap.mpp, snap.model, snap.analysis))
-        # Later jobs (the user's) wait behind it instead of cancelling it.
+        # The user's jobs go first: a job submitted while this one runs cancels it (its finished
+        # tiles are checkpointed) and _pump sends it again when the worker is free.
         handle.background = True
+        handle.yields = True
         self._job, self._job_row, self._job_started = handle, row, False
         p = functools.partial
         handle.started.connect(p(self._on_job_started, handle))
@@ -455,18 +459,18 @@ class CohortRunner(QObject):
             self._set_state(STATE_IDLE)
 
     def _slide_interrupted(self, row: int) -> None:
-        """The running slide was cancelled: by Pause (queued first again), Cancel, or the app closing."""
+        """The running slide was cancelled: by Pause or a job of the user's (queued first again), or Cancel."""
         r = self.model.rows[row]
         self.clock.finished(row, analysed=False)
         if self.state == STATE_CANCELLING:
             self.model.update(row, status=SLIDE_NEW, done=0, total=0, elapsed_s=0.0)
             return
-        self.model.update(row, status=SLIDE_QUEUED)
         self._queue.appendleft(row)
-        if self.state == STATE_RUNNING:  # stopped from outside (the app is closing): as a pause
-            log.info("Cohort slide %s was stopped from outside; the cohort pauses.", r.path)
-            self.clock.pause()
-            self._set_state(STATE_PAUSING)
+        if self.state == STATE_RUNNING:  # it stepped aside for the user's job: sent again once the worker is free
+            log.info("Cohort slide %s steps aside for a job of the user's.", r.path)
+            self.model.update(row, status=SLIDE_QUEUED, note="after your job")
+        else:
+            self.model.update(row, status=SLIDE_QUEUED)
 
     # ----- a Ray cluster ------------------------------------------------------------------------------------
     def _start_ray(self, rows: list[int], cluster: ClusterSettings) -> None:

@@ -56,6 +56,9 @@ class JobHandle(QObject):
         self.running = True
         #: Kept running while the user works on another slide: later jobs wait behind it.
         self.background = False
+        #: A background job that steps aside for the user's: a job submitted after it cancels it
+        #: (its finished work is kept) instead of waiting, and its owner sends it again later.
+        self.yields = False
         #: How it ended: ``done``, ``cancelled``, ``failed``, ``model-missing``, ``out-of-domain``,
         #: ``no-tiles`` ("" while it runs).
         self.outcome = ""

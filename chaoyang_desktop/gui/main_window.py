@@ -34,7 +34,6 @@ from chaoyang_desktop.core.analysis.results import TILE_PENDING
 from chaoyang_desktop.core.session import SlideSession
 from chaoyang_desktop.gui.analysis_worker import (
     AnalysisRequest,
-    CohortSlideJob,
     DeviceInfo,
     ModelRequest,
     PlanReady,
@@ -651,9 +650,9 @@ class MainWindow(QMainWindow):
         self.evaluator.cancel()
 
     def _waiting_behind(self) -> list[str]:
-        """The slides analysed in the background (a cohort's included) that the worker finishes first."""
+        """The slides analysed in the background that the worker finishes first (a cohort's step aside)."""
         return [Path(h.job.path).name for h in self.host.running_jobs()
-                if h.background and isinstance(h.job, (SlideJob, CohortSlideJob))]
+                if h.background and not h.yields and isinstance(h.job, SlideJob)]
 
     def request_preview(self, lookup_cache: bool = False,
                         requests: tuple[ModelRequest, AnalysisRequest] | None = None) -> None:
