@@ -65,16 +65,6 @@ def _failure_message(exc: ChaoyangError) -> str:
     return str(exc)
 
 
-def _report_entry(report: Any, output: str) -> Any:
-    """The cohort row of a slide this run ended (analysed, refused or failed)."""
-    from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE
-    from chaoyang_desktop.export.cohort_csv import CohortEntry
-
-    if report.status == SLIDE_DONE:
-        return CohortEntry(report.path, output, "ok", summary=report.summary, domain=report.domain)
-    return CohortEntry(report.path, output, report.status, _failure_text(report), domain=report.domain)
-
-
 def _failure_text(report: Any) -> str:
     from chaoyang_desktop.core.analysis.cohort import SLIDE_OUT_OF_DOMAIN
 
@@ -106,6 +96,7 @@ class _CohortRun:
     def slide_ended(self, j: int, k: int, report: Any, result: Any, thumbnail: Any) -> None:
         """Write slide ``k`` of ``todo`` (cohort row ``j``): its outputs, or its failure."""
         from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE
+        from chaoyang_desktop.export.cohort_csv import report_entry
 
         slide_path, name = self.todo[k]
         folder = self.out_root / name
@@ -118,7 +109,8 @@ class _CohortRun:
                                self.annotations)
             except ChaoyangError as exc:
                 report = dataclasses.replace(report, status="failed", error=str(exc))
-        self.entries[j] = _report_entry(report, str(folder) if folder.is_dir() else "")
+        self.entries[j] = report_entry(report, report.path, str(folder) if folder.is_dir() else "",
+                                       _failure_text(report))
         if report.status != SLIDE_DONE:
             message = _failure_text(report)
             self.failures.append((str(slide_path), message))

@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE, SlideReport
 from chaoyang_desktop.core.slide.tile_qc import QC_NAMES
 from chaoyang_desktop.core.atomic import write_with
 
@@ -66,6 +67,16 @@ class CohortEntry:
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES} (got {self.status!r}).")
+
+
+def report_entry(report: SlideReport | None, slide: str, output: str = "", error: str | None = None) -> CohortEntry:
+    """The row of a slide of a cohort run: ``ok`` with its numbers, its final status with the
+    reason (``error`` in place of the report's own, when given), or ``not analysed`` without a report."""
+    if report is None:
+        return CohortEntry(slide, output, "not analysed")
+    if report.status == SLIDE_DONE:
+        return CohortEntry(slide, output, "ok", summary=report.summary, domain=report.domain)
+    return CohortEntry(slide, output, report.status, report.error if error is None else error, domain=report.domain)
 
 
 def summary_from_document(doc: dict[str, Any]) -> dict[str, Any]:

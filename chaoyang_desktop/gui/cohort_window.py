@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 
 from chaoyang_desktop.core.analysis.cohort import (
     FINAL_STATUSES,
-    SLIDE_DONE,
     SLIDE_RUNNING,
     SLIDE_STATUSES,
 )
@@ -310,18 +309,10 @@ class CohortWindow(QWidget):
     # ----- export ------------------------------------------------------------------------------------------
     def entries(self) -> list[CohortEntry]:
         """One ``cohort.csv`` row per slide, in the folder's order (the app writes no per-slide folders)."""
-        from chaoyang_desktop.export.cohort_csv import CohortEntry
+        from chaoyang_desktop.export.cohort_csv import report_entry
 
-        out = []
-        for r in self.runner.model.rows:
-            rep = r.report
-            if r.status == SLIDE_DONE and rep is not None:
-                out.append(CohortEntry(r.path, "", "ok", summary=rep.summary, domain=rep.domain))
-            elif r.status in FINAL_STATUSES and rep is not None:
-                out.append(CohortEntry(r.path, "", r.status, rep.error, domain=rep.domain))
-            else:
-                out.append(CohortEntry(r.path, "", "not analysed"))
-        return out
+        # Slides not ended (new, queued, running) are listed as not analysed.
+        return [report_entry(r.report if r.status in FINAL_STATUSES else None, r.path) for r in self.runner.model.rows]
 
     def export_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the cohort (cohort.csv and cohort.pdf) to")

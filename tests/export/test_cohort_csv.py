@@ -65,3 +65,18 @@ def test_bad_status_and_unwritable_target(tmp_path: Path) -> None:
         CohortEntry("a", "", "done")
     with pytest.raises(OutputError):
         write_cohort_csv([], tmp_path / "missing" / "cohort.csv")
+
+
+def test_a_cohort_runs_reports_become_rows() -> None:
+    from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE, SLIDE_OUT_OF_DOMAIN, SlideReport
+    from chaoyang_desktop.export.cohort_csv import report_entry
+
+    summary = {"classes": []}
+    done = report_entry(SlideReport("a.svs", SLIDE_DONE, summary=summary), "a.svs", "out/a")
+    assert (done.status, done.output, done.summary, done.error) == ("ok", "out/a", summary, "")
+    refused = SlideReport("b.svs", SLIDE_OUT_OF_DOMAIN, "Fluorescence.", domain={"status": "out of domain"})
+    assert report_entry(refused, "b.svs").error == "Fluorescence."
+    row = report_entry(refused, "b.svs", error="Fluorescence. Run again with --allow-out-of-domain.")
+    assert (row.status, row.error, row.domain) == ("out of domain", "Fluorescence. Run again with --allow-out-of-domain.",
+                                                   {"status": "out of domain"})
+    assert report_entry(None, "c.svs").status == "not analysed"

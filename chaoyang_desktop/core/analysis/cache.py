@@ -17,7 +17,7 @@ from pathlib import Path
 
 from chaoyang_desktop.core.errors import ChaoyangError
 from chaoyang_desktop.core.paths import results_cache_dir
-from chaoyang_desktop.core.analysis.results import AnalysisResult
+from chaoyang_desktop.core.analysis.results import AnalysisResult, Provenance
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,18 @@ def cache_key(result_or_plan_provenance: object) -> str:
         "temperature": round(float(getattr(p, "temperature", 1.0)), 6),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def name_for_this_run(result: AnalysisResult, run: Provenance) -> None:
+    """Give a result read from the cache the names of the run reading it (in place).
+
+    The cache stores no file names (:meth:`ResultCache.save`), so outputs must name the slide and
+    region file analysed now, say whether this run overrode the domain check, and name its own
+    calibration file. ``run`` is that run's plan provenance.
+    """
+    result.provenance = dataclasses.replace(
+        result.provenance, slide_path=run.slide_path, roi_path=run.roi_path, domain_check=run.domain_check,
+        calibration=run.calibration)
 
 
 class ResultCache:

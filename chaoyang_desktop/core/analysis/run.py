@@ -7,7 +7,6 @@ for any reason, so a cancelled or crashed analysis resumes where it stopped.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 
-from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
+from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key, name_for_this_run
 from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE, SlideReport, failure_status
 from chaoyang_desktop.core.errors import ChaoyangError, NoTilesError, OutOfDomainError
 from chaoyang_desktop.core.model.inference import Classifier
@@ -65,11 +64,7 @@ def analyze_open_slide(
     if cached is not None and (cached.n_tiles != plan.n_tiles):
         cached = None  # same key, other tiles: a bug or a foreign entry; start afresh
     if cached is not None:
-        # The cache holds no names: the outputs name the file (and region file) analysed now,
-        # and say whether this run overrode the domain check.
-        cached.provenance = dataclasses.replace(
-            cached.provenance, slide_path=plan.provenance.slide_path, roi_path=plan.provenance.roi_path,
-            domain_check=plan.provenance.domain_check, calibration=plan.provenance.calibration)
+        name_for_this_run(cached, plan.provenance)
     result = cached if cached is not None else plan.empty_result()
     if on_plan is not None:
         on_plan(plan, result)

@@ -29,7 +29,7 @@ from typing import Any
 import ray
 import ray.exceptions
 
-from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key
+from chaoyang_desktop.core.analysis.cache import ResultCache, cache_key, name_for_this_run
 from chaoyang_desktop.core.analysis.cohort import SLIDE_DONE, SLIDE_FAILED, SlideReport
 from chaoyang_desktop.core.analysis.pipeline import AnalysisSettings
 from chaoyang_desktop.core.cluster.events import (
@@ -384,9 +384,7 @@ def _finish(slide: CohortSlide, attempt: int, payload: _Payload, cache: ResultCa
             return SlideDone(slide.index, dataclasses.replace(
                 report, status=SLIDE_FAILED, from_cache=False,
                 error="Its stored result vanished from the cache during the run; analyse it again."))
-        p = payload.cached_provenance
-        result.provenance = dataclasses.replace(result.provenance, slide_path=p.slide_path, roi_path=p.roi_path,
-                                                domain_check=p.domain_check, calibration=p.calibration)
+        name_for_this_run(result, payload.cached_provenance)
         report = dataclasses.replace(report, summary=result.summary(), domain=result.provenance.domain_check)
     elif result is not None and cache is not None and report.cache_key:
         cache.save(report.cache_key, result)
