@@ -698,7 +698,7 @@ class WorkerHost(QObject):
             handle.running = False
             return handle
         current = self.current
-        if current is not None and (not current.background or current.yields):
+        if current is not None and not current.waited_for:
             current.cancel()
             if current.attached:
                 current.replaced.emit()

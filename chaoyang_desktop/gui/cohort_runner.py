@@ -208,9 +208,6 @@ class CohortRunner(QObject):
     def where(self) -> str:
         return self.snapshot.where if self.snapshot is not None else RUN_LOCAL
 
-    def is_cohort_job(self, handle: JobHandle) -> bool:
-        return isinstance(handle.job, CohortSlideJob)
-
     def progress(self) -> float:
         """Slides' worth of the cohort ended, running ones by their share of tiles (for the overall bar)."""
         rows = self.model.rows

@@ -63,6 +63,11 @@ class JobHandle(QObject):
         #: ``no-tiles`` ("" while it runs).
         self.outcome = ""
 
+    @property
+    def waited_for(self) -> bool:
+        """Kept running in the background with later jobs waiting behind it (not one that yields)."""
+        return self.background and not self.yields
+
     def cancel(self) -> None:
         """Ask the job to stop at its next check; returns at once (its ``finished`` follows)."""
         self._cancel.set()

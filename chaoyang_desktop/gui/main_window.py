@@ -338,8 +338,7 @@ class MainWindow(QMainWindow):
         Analyze resumes it) or, except when quitting, kept running in the background.
         """
         quitting = action == "Quit"
-        background = [h for h in self.host.running_jobs()
-                      if h.background and not self.cohort.is_cohort_job(h)] if quitting else []
+        background = [h for h in self.host.running_jobs() if h.waited_for] if quitting else []
         cohort = quitting and self.cohort.running
         if not (self.interactive and (self.analysis.running or background or cohort)
                 and self.settings.get("ui/ask_before_stopping_a_run")):
@@ -652,7 +651,7 @@ class MainWindow(QMainWindow):
     def _waiting_behind(self) -> list[str]:
         """The slides analysed in the background that the worker finishes first (a cohort's step aside)."""
         return [Path(h.job.path).name for h in self.host.running_jobs()
-                if h.background and not h.yields and isinstance(h.job, SlideJob)]
+                if h.waited_for and isinstance(h.job, SlideJob)]
 
     def request_preview(self, lookup_cache: bool = False,
                         requests: tuple[ModelRequest, AnalysisRequest] | None = None) -> None:
@@ -1061,7 +1060,7 @@ class MainWindow(QMainWindow):
 
     def _stop_background_jobs(self) -> None:
         for handle in self.host.running_jobs():
-            if handle.background and not self.cohort.is_cohort_job(handle):  # the cohort window stops its own
+            if handle.waited_for:  # a cohort's slides yield, and the cohort window stops its own
                 handle.background = False
                 handle.cancel()
 
@@ -1071,10 +1070,9 @@ class MainWindow(QMainWindow):
         Exports and evaluations wait for these rather than replacing them (the worker runs one job
         at a time, and a new job cancels the current one).
         """
-        # A cohort's jobs are not the user's: theirs wait behind the running cohort slide, and the
-        # cohort sends its next slide only when the worker has nothing of theirs to do.
-        background = not foreground and any(h.background and not self.cohort.is_cohort_job(h)
-                                            for h in self.host.running_jobs())
+        # A cohort's slides are not the user's: they step aside for the user's jobs, and the cohort
+        # sends its next slide only when the worker has nothing of the user's to do.
+        background = not foreground and any(h.waited_for for h in self.host.running_jobs())
         return bool(self.analysis.running or self.patches.running or background or self.exporter.running
                     or self.evaluator.running)
 
